@@ -1,0 +1,42 @@
+# pixelis_verl: two commands on a fresh machine — `make install`, then `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+# Where the tiny models are built once (tokenizer, configs, warm start); tests and the demo read it.
+TINY_DIR ?= $(HOME)/.cache/pixelis_verl/tiny
+export PIXELIS_TINY_DIR := $(TINY_DIR)
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+PYTEST_ARGS ?=
+
+.PHONY: install test test-fast demo lint format bench clean
+
+install:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -c constraints/cpu.txt torch==2.13.0
+	$(PIP) install -q -c constraints/cpu.txt -e ".[dev]"
+	$(PY) -m pixelis_verl.runtime.tiny --out $(TINY_DIR)
+
+test:
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast:
+	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+demo:
+	$(PY) -m pixelis_verl.train --config-name rft_tiny_cpu
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format:
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench:
+	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf runs .pytest_cache .ruff_cache

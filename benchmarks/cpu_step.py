@@ -1,0 +1,93 @@
+"""Seconds per GRPO step of the tiny Qwen2.5-VL on this CPU machine, verl's v1 trainer against v0.
+
+Runs ``python -m pixelis_verl.train --config-name rft_tiny_cpu`` once per trainer (v1 = verl's
+default TransferQueue trainer, v0 = the deprecated ``RayPPOTrainer``), drops the first step
+(warm-up), and reports the median of the rest from verl's own timing metrics:
+
+- generation: wall time of the rollout phase; tool calls and the reward run inside it, streamed
+  per trajectory by verl's agent loop, so they are also reported on their own from the agent
+  loop's per-trajectory timers (v0 only: v1 does not export them);
+- update: old log-probs + reference log-probs + advantages + actor update + weight sync.
+
+Usage: python benchmarks/cpu_step.py [--steps 5] [extra overrides...]
+Last line: one JSON object with the figures and the v1/v0 step-time ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+UPDATE_KEYS = ("old_log_prob", "ref", "adv", "update_actor", "update_weights")
+TRAINERS = {"v1": "trainer.use_v1=true", "v0": "trainer.use_v1=false"}
+
+
+def run_trainer(flag: str, steps: int, overrides: list[str]) -> tuple[list[dict], float]:
+    with tempfile.TemporaryDirectory() as runs:
+        cmd = [sys.executable, "-m", "pixelis_verl.train", "--config-name", "rft_tiny_cpu"]
+        cmd += [f"trainer.total_training_steps={steps}", flag, *overrides]
+        start = time.perf_counter()
+        proc = subprocess.run(
+            cmd, cwd=REPO, env={**os.environ, "PIXELIS_RUNS_DIR": runs}, capture_output=True, text=True
+        )
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+        (run_dir,) = Path(runs).iterdir()
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+        return [json.loads(line)["data"] for line in lines], wall
+
+
+def summarize(records: list[dict]) -> dict[str, float | None]:
+    steady = records[1:] or records
+
+    def median(key_fn) -> float | None:
+        values = [key_fn(r) for r in steady]
+        return None if any(v is None for v in values) else round(statistics.median(values), 3)
+
+    def agent_loop(name: str):
+        # mean seconds per trajectory, from verl's agent-loop timers (absent in v1's metrics)
+        return lambda r: r.get(f"timing_s/agent_loop/{name}/mean")
+
+    return {
+        "step_s": median(lambda r: r["timing_s/step"]),
+        "generation_s": median(lambda r: r["timing_s/gen"]),
+        "update_s": median(lambda r: sum(r.get(f"timing_s/{k}", 0.0) for k in UPDATE_KEYS)),
+        "per_trajectory_generate_s": median(agent_loop("generate_sequences")),
+        "per_trajectory_tools_s": median(agent_loop("tool_calls")),
+        "per_trajectory_reward_s": median(agent_loop("compute_score")),
+        "response_tokens_mean": median(lambda r: r["response_length/mean"]),
+        "num_turns_mean": median(lambda r: r["num_turns/mean"]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=5, help="GRPO steps per trainer; the first is dropped")
+    args, overrides = parser.parse_known_args()
+    result: dict[str, object] = {
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+        "date": time.strftime("%Y-%m-%d"),
+        "steps": args.steps,
+    }
+    for name, flag in TRAINERS.items():
+        records, wall = run_trainer(flag, args.steps, overrides)
+        summary = summarize(records)
+        print(f"{name}: {summary} (wall incl. Ray start {wall:.0f} s)")
+        result.update({f"{name}_{k}": v for k, v in summary.items()})
+        result[f"{name}_wall_s"] = round(wall, 1)
+    result["v1_vs_v0_step_ratio"] = round(result["v1_step_s"] / result["v0_step_s"], 3)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

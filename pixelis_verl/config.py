@@ -1,0 +1,136 @@
+"""Composing and checking recipes: the Hydra side of ``python -m pixelis_verl.train``.
+
+Recipes in ``recipes/`` extend verl's own ``ppo_trainer`` config and compose our groups from
+``conf/`` (cluster, model, data, reward). Composition errors from Hydra are long; here every
+mistake a user can make on the command line (unknown recipe, misspelt key, a path that does not
+exist, keys verl 0.9.1 silently ignores) becomes one line that names the culprit.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RECIPES_DIR = REPO_ROOT / "recipes"
+CONF_DIR = REPO_ROOT / "conf"
+SEARCHPATH_OVERRIDE = f"hydra.searchpath=[pkg://verl.trainer.config,file://{CONF_DIR}]"
+
+# Top-level keys that verl 0.9.1's main_ppo accepts but never reads (the reward moved under `reward.`).
+IGNORED_LEGACY_KEYS = {
+    "reward_model.reward_manager": "reward.reward_manager.name",
+    "custom_reward_function.path": "reward.custom_reward_function.path",
+}
+
+
+class RecipeError(ValueError):
+    """A user-facing configuration mistake; its message is one line that names the key or file."""
+
+
+def _tiny_model(family: str) -> str:
+    from pixelis_verl.runtime.tiny import tiny_model_path
+
+    return str(tiny_model_path(family))
+
+
+def register_resolvers() -> None:
+    """``${pixelis_root:}`` = the repo root; ``${pixelis_tiny:qwen2_5_vl}`` = the cached tiny model."""
+    if not OmegaConf.has_resolver("pixelis_root"):
+        OmegaConf.register_new_resolver("pixelis_root", lambda: str(REPO_ROOT))
+    if not OmegaConf.has_resolver("pixelis_tiny"):
+        OmegaConf.register_new_resolver("pixelis_tiny", _tiny_model)
+
+
+def available_recipes() -> list[str]:
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
+
+
+def _one_line(exc: Exception, overrides: list[str]) -> str:
+    text = str(exc)
+    key = re.search(r"full_key: ([\w.\[\]]+)", text)
+    if "not in struct" in text and key:
+        return f"unknown config key '{key.group(1)}' (check its spelling; add new keys with a leading '+')"
+    appended = re.search(r"Could not override '([^']+)'.*To append to your config use", text, re.DOTALL)
+    if appended:
+        return f"unknown config key '{appended.group(1)}' (check its spelling; add new keys with a leading '+')"
+    bad = re.search(r"Could not override '([^']+)'", text) or re.search(
+        r"Could not append to config\. An item is already at '([^']+)'", text
+    )
+    if bad:
+        return f"bad override for '{bad.group(1)}': {text.splitlines()[-1].strip()}"
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    return f"{first} (overrides: {' '.join(overrides) or 'none'})"
+
+
+def compose_recipe(name: str, overrides: list[str] | None = None) -> DictConfig:
+    """Compose ``recipes/<name>.yaml`` over verl's ``ppo_trainer`` with command-line overrides."""
+    overrides = list(overrides or [])
+    if name not in available_recipes():
+        raise RecipeError(f"unknown recipe '{name}'; available: {', '.join(available_recipes())}")
+    register_resolvers()
+    if not any(o.startswith("hydra.searchpath") for o in overrides):
+        overrides.append(SEARCHPATH_OVERRIDE)
+    try:
+        with initialize_config_dir(config_dir=str(RECIPES_DIR), version_base=None):
+            return compose(config_name=name, overrides=overrides)
+    except HydraException as exc:
+        raise RecipeError(_one_line(exc, overrides[:-1])) from exc
+
+
+def resolve(cfg: DictConfig) -> DictConfig:
+    """Resolve every interpolation now, in the driver, so Ray workers need none of our resolvers."""
+    try:
+        OmegaConf.resolve(cfg)
+    except Exception as exc:  # omegaconf raises many types; all are user-facing here
+        raise RecipeError(f"cannot resolve config: {str(exc).splitlines()[0]}") from exc
+    return cfg
+
+
+def _paths_in(node: Any, prefix: str = "") -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    if isinstance(node, DictConfig):
+        for key in node.keys():
+            if OmegaConf.is_missing(node, key):
+                continue
+            full = f"{prefix}.{key}" if prefix else str(key)
+            value = node[key]
+            if isinstance(value, DictConfig):
+                found += _paths_in(value, full)
+            elif str(key).endswith("_path") and isinstance(value, str) and value:
+                found.append((full, value))
+    return found
+
+
+def check(cfg: DictConfig) -> None:
+    """Fail fast on mistakes verl would report late, obscurely, or never (before anything is written)."""
+    for legacy, replacement in IGNORED_LEGACY_KEYS.items():
+        if OmegaConf.select(cfg, legacy) not in (None, "naive", ""):
+            raise RecipeError(f"'{legacy}' is ignored by verl 0.9.1's trainer; set '{replacement}' instead")
+    model_path = OmegaConf.select(cfg, "actor_rollout_ref.model.path")
+    allow_hub = bool(OmegaConf.select(cfg, "pixelis.allow_hub_download", default=False))
+    if not model_path or (not Path(os.path.expanduser(model_path)).exists() and not allow_hub):
+        raise RecipeError(
+            f"actor_rollout_ref.model.path: '{model_path}' is not a local directory "
+            "(set pixelis.allow_hub_download=true to fetch a hub id)"
+        )
+
+
+def check_paths(cfg: DictConfig) -> None:
+    """Every data file and ``*_path`` the run reads exists (after generated data is written)."""
+    for key in ("data.train_files", "data.val_files"):
+        files = OmegaConf.select(cfg, key)
+        for file in [files] if isinstance(files, str) else list(files or []):
+            if not Path(os.path.expanduser(file)).exists():
+                raise RecipeError(f"{key}: no such file '{file}'")
+    for key, value in _paths_in(cfg):
+        if key.startswith(("actor_rollout_ref.rollout.multi_turn", "data.", "pixelis.")) and not value.startswith(
+            ("pkg://", "hdfs://")
+        ):
+            if not Path(os.path.expanduser(value)).exists():
+                raise RecipeError(f"{key}: no such file '{value}'")

@@ -1,0 +1,1 @@
+"""Datasets: synthetic verifiable pixel tasks and their conversion to verl's RL parquet rows."""

@@ -1,0 +1,1 @@
+"""Synthetic, verifiable pixel tasks whose answers can be checked exactly."""

@@ -1,0 +1,1 @@
+"""Reward components: each scores one aspect of a trajectory."""

@@ -1,0 +1,35 @@
+"""What the plugin installs into verl in every process."""
+
+from __future__ import annotations
+
+ROLLOUT_NAME = "hf"
+
+
+def _hf_replica() -> type:
+    from pixelis_verl.runtime.hf_rollout import HFReplica
+
+    return HFReplica
+
+
+def register_hf_rollout() -> None:
+    """Register ``hf`` with verl's replica registry and its rollout-class table, without importing it."""
+    from verl.workers.rollout import base as rollout_base
+    from verl.workers.rollout.replica import RolloutReplicaRegistry
+
+    RolloutReplicaRegistry.register(ROLLOUT_NAME, _hf_replica)
+    # verl exposes no register() for this table; adding a key is the smallest extension (see patches.py).
+    rollout_base._ROLLOUT_REGISTRY[(ROLLOUT_NAME, "async")] = "pixelis_verl.runtime.hf_rollout.HFServerAdapter"
+
+
+def install() -> None:
+    """Register the ``cpu`` platform and the ``hf`` rollout; on the ``cpu`` platform, the CPU patches too."""
+    from pixelis_verl.runtime import patches
+    from pixelis_verl.runtime.platform import is_cpu_platform  # importing registers the platform
+
+    patches.apply_all_platforms()
+    register_hf_rollout()
+    if is_cpu_platform():
+        from pixelis_verl.runtime.engines import register_cpu_engines
+
+        patches.apply_cpu()
+        register_cpu_engines()

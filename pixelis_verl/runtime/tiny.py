@@ -1,0 +1,241 @@
+"""Tiny Qwen2.5-VL and Qwen3-VL models built locally, for CPU tests and the demo.
+
+Each is a complete Hugging Face model directory — config, float32 safetensors weights, a locally trained tokenizer
+with the Qwen special tokens, the real image processor with small min/max pixels, the tool-aware chat template and an
+image-only processor (see `processor.py`) — and about 1.5M parameters, so verl's whole loop runs on two cores. Nothing
+is downloaded. After building, a short supervised warm start (`warm_start.py`) teaches the model to call `zoom_in`.
+
+    python -m pixelis_verl.runtime.tiny --out DIR [--family qwen2_5_vl|qwen3_vl|all] [--no-warm-start] [--seed 0]
+
+Tests use `tiny_model_path(family)`, which builds once into `$PIXELIS_TINY_DIR` (default
+`~/.cache/pixelis_verl/tiny`) under a file lock and rebuilds when `BUILDER_VERSION` changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pixelis_verl.runtime.tiny_tokenizer import generic_corpus, train_tokenizer
+
+logger = logging.getLogger(__name__)
+logger.setLevel(os.getenv("PIXELIS_LOGGING_LEVEL", "WARN").upper())
+
+BUILDER_VERSION = 1  # bump whenever the files this module writes change; cached builds are then rebuilt
+MARKER = "pixelis_tiny.json"
+CHAT_TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "chat_templates" / "qwen_vl_tools.jinja"
+MAX_VISION_TOKENS = 64  # merged patches per image: bounds sequence length on CPU
+MIN_VISION_TOKENS = 4
+REMOTE_CODE_MODULE = "processing_pixelis"  # re-exports the image-only processors for trust_remote_code loading
+
+
+@dataclass(frozen=True)
+class Family:
+    model_type: str
+    architecture: str
+    patch_size: int
+    coord_frame: str  # how the family grounds boxes (DESIGN.md §5); the warm-start traces use it
+    image_mean: tuple[float, float, float] | None  # None: the processor's default (OpenAI CLIP)
+
+    @property
+    def factor(self) -> int:
+        return self.patch_size * 2  # spatial merge size 2
+
+    def image_kwargs(self) -> dict[str, int]:
+        f2 = self.factor**2
+        return {"min_pixels": MIN_VISION_TOKENS * f2, "max_pixels": MAX_VISION_TOKENS * f2, "factor": self.factor}
+
+
+FAMILIES = {
+    "qwen2_5_vl": Family("qwen2_5_vl", "Qwen2_5_VLForConditionalGeneration", 14, "absolute_resized", None),
+    "qwen3_vl": Family("qwen3_vl", "Qwen3VLForConditionalGeneration", 16, "relative_1000", (0.5, 0.5, 0.5)),
+}
+
+
+def _config(family: Family, tokenizer: Any) -> Any:
+    """Qwen-VL config at toy scale: 4 text layers of width 128 (head_dim 32), a 2-block vision tower of width 64."""
+    import transformers
+
+    ids = tokenizer.convert_tokens_to_ids
+    text = {
+        "vocab_size": len(tokenizer),
+        "hidden_size": 128,
+        "intermediate_size": 384,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 32768,
+        "bos_token_id": ids("<|endoftext|>"),
+        "eos_token_id": ids("<|im_end|>"),
+        "pad_token_id": ids("<|endoftext|>"),
+    }
+    vision = {"depth": 2, "hidden_size": 64, "intermediate_size": 128, "num_heads": 4, "out_hidden_size": 128}
+    vision |= {"patch_size": family.patch_size, "spatial_merge_size": 2, "temporal_patch_size": 2}
+    tokens = {
+        "image_token_id": ids("<|image_pad|>"),
+        "video_token_id": ids("<|video_pad|>"),
+        "vision_start_token_id": ids("<|vision_start|>"),
+        "vision_end_token_id": ids("<|vision_end|>"),
+        "tie_word_embeddings": False,
+    }
+    # M-RoPE sections (temporal, height, width) split head_dim / 2 = 16 rotary frequencies, as [16, 24, 24] and
+    # [24, 20, 20] split 64 in the real models.
+    if family.model_type == "qwen2_5_vl":
+        text["rope_parameters"] = {"rope_type": "default", "mrope_section": [4, 6, 6], "rope_theta": 1e6}
+        vision |= {"window_size": 112, "fullatt_block_indexes": [1]}
+        config = transformers.Qwen2_5_VLConfig(text_config=text, vision_config=vision, **tokens)
+    else:
+        text |= {"head_dim": 32}
+        text["rope_parameters"] = {
+            "rope_type": "default",
+            "mrope_section": [6, 5, 5],
+            "mrope_interleaved": True,
+            "rope_theta": 5e6,
+        }
+        vision |= {"num_position_embeddings": 256, "deepstack_visual_indexes": [0]}
+        config = transformers.Qwen3VLConfig(text_config=text, vision_config=vision, **tokens)
+    config.architectures = [family.architecture]
+    config._attn_implementation = "sdpa"
+    return config
+
+
+def _processor(family: Family, tokenizer: Any) -> Any:
+    from transformers import Qwen2VLImageProcessor
+
+    from pixelis_verl.runtime.processor import IMAGE_ONLY_PROCESSORS
+
+    kwargs = family.image_kwargs()
+    image_processor = Qwen2VLImageProcessor(
+        min_pixels=kwargs["min_pixels"],
+        max_pixels=kwargs["max_pixels"],
+        patch_size=family.patch_size,
+        temporal_patch_size=2,
+        merge_size=2,
+        **({"image_mean": list(family.image_mean), "image_std": list(family.image_mean)} if family.image_mean else {}),
+    )
+    chat_template = CHAT_TEMPLATE_PATH.read_text()
+    tokenizer.chat_template = chat_template
+    return IMAGE_ONLY_PROCESSORS[family.model_type](image_processor, tokenizer, chat_template=chat_template)
+
+
+def _write_remote_code(out_dir: Path, processor_cls: type) -> None:
+    """auto_map to a re-export of the image-only processor, for processes that never import pixelis_verl."""
+    (out_dir / f"{REMOTE_CODE_MODULE}.py").write_text(
+        '"""Image-only processor of a pixelis_verl tiny model; see pixelis_verl/runtime/processor.py."""\n\n'
+        f"from pixelis_verl.runtime.processor import {processor_cls.__name__}\n\n"
+        f'__all__ = ["{processor_cls.__name__}"]\n'
+    )
+    config_path = out_dir / "processor_config.json"
+    config = json.loads(config_path.read_text())
+    config["auto_map"] = {"AutoProcessor": f"{REMOTE_CODE_MODULE}.{processor_cls.__name__}"}
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
+
+
+def _tokenizer_corpus(seed: int) -> list[str]:
+    """Generic text plus rendered warm-start traces, so the template and tool-call JSON get their own merges."""
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    from pixelis_verl.data.synth.zoom_tasks import generate_zoom_tasks
+    from pixelis_verl.runtime.warm_start import SYSTEM_PROMPTS, tool_schemas, zoom_trace
+
+    texts = generic_corpus(seed)
+    template = CHAT_TEMPLATE_PATH.read_text()
+    for i, task in enumerate(generate_zoom_tasks(60, seed + 1, canvas_size=(448, 448))):
+        family = list(FAMILIES.values())[i % len(FAMILIES)]
+        messages, _ = zoom_trace(task, SYSTEM_PROMPTS[i % 2], family.coord_frame, family.image_kwargs())
+        rendered, _ = render_jinja_template([messages], tools=tool_schemas(family.coord_frame), chat_template=template)
+        texts.append(rendered[0])
+    return texts
+
+
+def build_tiny_model(family: str, out_dir: str | Path, seed: int = 0, warm_start: bool = True) -> Path:
+    """Build one tiny model directory at `out_dir` (replaced if present) and return its path."""
+    from transformers import AutoModelForImageTextToText, GenerationConfig
+
+    from pixelis_verl.runtime import warm_start as ws
+
+    spec = FAMILIES[family]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    tokenizer = train_tokenizer(_tokenizer_corpus(seed), out_dir)
+    processor = _processor(spec, tokenizer)
+    model = AutoModelForImageTextToText.from_config(_config(spec, tokenizer), dtype=torch.float32)
+    eos = [tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")]
+    model.generation_config = GenerationConfig(bos_token_id=eos[1], eos_token_id=eos, pad_token_id=eos[1])
+
+    report = None
+    if warm_start:
+        report = ws.warm_start(model, processor, spec.coord_frame, spec.image_kwargs(), ws.WarmStartConfig(seed=seed))
+        (out_dir / "warm_start.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
+    model.save_pretrained(out_dir, safe_serialization=True)
+    processor.save_pretrained(out_dir)
+    _write_remote_code(out_dir, type(processor))
+    marker = {"builder_version": BUILDER_VERSION, "family": family, "seed": seed, "warm_start": warm_start}
+    (out_dir / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+    logger.info("built tiny %s at %s (warm start: %s)", family, out_dir, report)
+    return out_dir
+
+
+def _is_current(path: Path) -> bool:
+    try:
+        marker = json.loads((path / MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    return marker.get("builder_version") == BUILDER_VERSION
+
+
+def tiny_model_path(family: str) -> Path:
+    """The cached, warm-started tiny model of `family`, built on first use; safe to call from parallel processes."""
+    from filelock import FileLock
+
+    if family not in FAMILIES:
+        raise ValueError(f"unknown tiny model family {family!r}; known: {sorted(FAMILIES)}")
+    root = Path(os.environ.get("PIXELIS_TINY_DIR", Path.home() / ".cache" / "pixelis_verl" / "tiny")).expanduser()
+    path = root / family
+    if _is_current(path):
+        return path
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / f".{family}.lock")):
+        if not _is_current(path):  # another process may have built it while we waited
+            staging = Path(tempfile.mkdtemp(prefix=f".{family}-", dir=root))
+            try:
+                build_tiny_model(family, staging)
+                shutil.rmtree(path, ignore_errors=True)
+                staging.rename(path)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Build tiny Qwen2.5-VL / Qwen3-VL model directories locally.")
+    parser.add_argument("--out", required=True, type=Path, help="writes OUT/<family>/")
+    parser.add_argument("--family", default="all", choices=[*FAMILIES, "all"])
+    parser.add_argument("--no-warm-start", dest="warm_start", action="store_false", help="keep random weights")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.getenv("PIXELIS_LOGGING_LEVEL", "INFO"))
+    logger.setLevel(logging.INFO)
+    logging.getLogger(warm_start_logger_name()).setLevel(logging.INFO)
+    for family in FAMILIES if args.family == "all" else [args.family]:
+        path = build_tiny_model(family, args.out / family, seed=args.seed, warm_start=args.warm_start)
+        report = path / "warm_start.json"
+        print(f"{family}: {path}" + (f"  {report.read_text().strip()}" if report.exists() else ""))  # noqa: T201
+
+
+def warm_start_logger_name() -> str:
+    return "pixelis_verl.runtime.warm_start"
+
+
+if __name__ == "__main__":
+    main()

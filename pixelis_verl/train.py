@@ -1,0 +1,98 @@
+"""Train with a recipe: ``python -m pixelis_verl.train --config-name <recipe> [--cfg job] [key=value ...]``.
+
+Composes ``recipes/<recipe>.yaml`` over verl's ``ppo_trainer``, prepares a run directory (resolved
+config, metrics JSONL, sampled trajectories, checkpoints, generated data) and hands the config to
+verl's own ``main_ppo`` entry, so the trainer, agent loop, reward loop and workers are verl's. Our
+plugin is active in every Ray process through the ``verl.plugins`` entry point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from pixelis_verl.config import RecipeError, check, check_paths, compose_recipe, resolve
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m pixelis_verl.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--config-name", "-cn", required=True, help="recipe name, a file in recipes/ without .yaml")
+    parser.add_argument("--cfg", choices=["job"], help="print the resolved config and exit")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. trainer.total_training_steps=2")
+    return parser.parse_args(argv)
+
+
+def prepare_run_dir(cfg: DictConfig) -> Path:
+    """Create the run directory and point verl's file logger and rollout dumps into it."""
+    run_dir = Path(cfg.pixelis.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    synth = cfg.pixelis.get("synth_data")
+    if synth is not None and synth.enable:
+        from pixelis_verl.data.rl_rows import write_zoom_task_parquet
+
+        for split, num, seed in (("train", synth.num_train, synth.seed), ("val", synth.num_val, synth.seed + 1)):
+            write_zoom_task_parquet(run_dir / "data" / f"{split}.parquet", num=num, seed=seed, split=split)
+    # verl's FileLogger runs in the TaskRunner actor; a local Ray cluster inherits the driver's env.
+    os.environ["VERL_FILE_LOGGER_PATH"] = str(run_dir / "metrics.jsonl")
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    return run_dir
+
+
+def check_processor(cfg: DictConfig) -> None:
+    """verl's ``hf_processor`` returns None on failure and the run silently goes text-only: refuse that."""
+    from transformers import AutoConfig
+    from verl.utils import hf_processor
+
+    model = cfg.actor_rollout_ref.model
+    if not hasattr(AutoConfig.from_pretrained(model.path, trust_remote_code=model.trust_remote_code), "vision_config"):
+        return
+    processor = hf_processor(model.path, trust_remote_code=model.trust_remote_code)
+    if processor is None or getattr(processor, "image_processor", None) is None:
+        raise RecipeError(
+            f"actor_rollout_ref.model.path: '{model.path}' is a vision-language model but its processor failed to load"
+        )
+
+
+def run(cfg: DictConfig) -> Path:
+    """Run verl's PPO/GRPO entry on a resolved, checked config; return the run directory."""
+    import ray
+    from verl.trainer.main_ppo import main as verl_main_ppo
+
+    run_dir = Path(cfg.pixelis.run_dir)
+    try:
+        verl_main_ppo(cfg)  # hydra's decorator passes a given config straight to verl's task function
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+    return run_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    try:
+        cfg = compose_recipe(args.config_name, args.overrides)
+        # Absolute before anything interpolates it: Ray workers do not share the driver's working directory.
+        cfg.pixelis.run_dir = str(Path(os.path.expanduser(cfg.pixelis.run_dir)).resolve())
+        cfg = resolve(cfg)
+        if args.cfg == "job":
+            print(OmegaConf.to_yaml(cfg))
+            return 0
+        check(cfg)
+        check_processor(cfg)
+        run_dir = prepare_run_dir(cfg)
+        check_paths(cfg)
+    except RecipeError as exc:
+        print(f"pixelis_verl.train: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"pixelis_verl.train: recipe {args.config_name}, run directory {run_dir}", flush=True)
+    run(cfg)
+    print(f"pixelis_verl.train: done; run directory: {run_dir}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Recipes compose over verl's base config, every path they name exists, and mistakes fail in one line."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import verl
+import yaml
+from omegaconf import OmegaConf
+from verl.utils.import_utils import load_extern_object
+
+from pixelis_verl.config import CONF_DIR, REPO_ROOT, RecipeError, available_recipes, check, compose_recipe, resolve
+
+GOLDEN_DIR = Path(__file__).parent / "golden"
+
+
+def test_verl_is_the_pinned_version():
+    assert verl.__version__ == "0.9.1"
+
+
+@pytest.mark.parametrize("recipe", available_recipes())
+def test_recipe_composes_resolves_and_passes_checks(recipe):
+    cfg = resolve(compose_recipe(recipe))
+    check(cfg)
+    for key in (
+        "actor_rollout_ref.rollout.multi_turn.tool_config_path",
+        "actor_rollout_ref.rollout.agent.agent_loop_config_path",
+    ):
+        value = OmegaConf.select(cfg, key)
+        assert value is None or Path(value).is_file(), f"{recipe}: {key} -> {value}"
+
+
+@pytest.mark.parametrize("recipe", available_recipes())
+def test_recipe_matches_its_golden_flattened_config(recipe):
+    """A verl bump or a changed default shows up here as a diff; regenerate with UPDATE_GOLDEN=1."""
+    text = OmegaConf.to_yaml(compose_recipe(recipe), resolve=False)
+    golden = GOLDEN_DIR / f"{recipe}.yaml"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(text)
+    assert golden.exists(), f"no golden config for {recipe}; run with UPDATE_GOLDEN=1"
+    assert text == golden.read_text()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["trainer.totl_steps=3"], "unknown config key 'trainer.totl_steps'"),
+        (["actor_rollout_ref.rollout.nn=3"], "unknown config key 'actor_rollout_ref.rollout.nn'"),
+    ],
+)
+def test_misspelt_key_fails_naming_it(overrides, message):
+    with pytest.raises(RecipeError, match=message):
+        compose_recipe("rft_tiny_cpu", overrides)
+
+
+def test_unknown_recipe_fails_listing_the_known_ones():
+    with pytest.raises(RecipeError, match="unknown recipe 'rft_tiny_gpu'; available: .*rft_tiny_cpu"):
+        compose_recipe("rft_tiny_gpu")
+
+
+def test_missing_model_path_fails_naming_the_key():
+    cfg = resolve(compose_recipe("rft_tiny_cpu", ["actor_rollout_ref.model.path=/nowhere/model"]))
+    with pytest.raises(RecipeError, match="actor_rollout_ref.model.path: '/nowhere/model' is not a local directory"):
+        check(cfg)
+
+
+def test_legacy_reward_keys_that_verl_ignores_are_refused():
+    cfg = resolve(compose_recipe("rft_tiny_cpu", ["reward_model.reward_manager=dapo"]))
+    with pytest.raises(
+        RecipeError, match="'reward_model.reward_manager' is ignored .* set 'reward.reward_manager.name'"
+    ):
+        check(cfg)
+
+
+def test_every_class_named_in_our_yaml_imports():
+    """Upstream deletes what we import (verl removed its zoom tool in #6302): import each class_name/_target_."""
+    names = []
+    for path in CONF_DIR.rglob("*.yaml"):
+        text = yaml.safe_load(path.read_text())
+        entries = text.get("tools", []) if isinstance(text, dict) else text if isinstance(text, list) else []
+        names += [e.get("class_name") or e.get("_target_") for e in entries if isinstance(e, dict)]
+    assert "pixelis_verl.tools.zoom.ZoomInTool" in names and "pixelis_verl.agent_loop.PixelisToolAgentLoop" in names
+    for name in names:
+        module, obj = name.rsplit(".", 1)
+        assert load_extern_object(f"pkg://{module}", obj) is not None
+
+
+def test_cli_prints_the_resolved_config_and_reports_errors_in_one_line():
+    run = [sys.executable, "-m", "pixelis_verl.train", "--config-name", "rft_tiny_cpu"]
+    shown = subprocess.run([*run, "--cfg", "job"], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    printed = yaml.safe_load(shown.stdout)
+    assert printed["actor_rollout_ref"]["rollout"]["name"] == "hf" and "${" not in shown.stdout
+
+    bad = subprocess.run([*run, "trainer.totl=1"], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines()[-1] == (
+        "pixelis_verl.train: error: unknown config key 'trainer.totl' "
+        "(check its spelling; add new keys with a leading '+')"
+    )

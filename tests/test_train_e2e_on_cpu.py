@@ -1,0 +1,75 @@
+"""End to end: verl's own GRPO trainer, tool agent loop and reward loop on CPU with the tiny Qwen2.5-VL.
+
+One subprocess runs ``python -m pixelis_verl.train`` (so Ray starts and stops with it). The run
+uses a high learning rate so that a stale rollout policy would show in the rollout/actor log-prob
+gap, and saves an HF checkpoint so the trained weights can be compared with the initial ones.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from pixelis_verl.config import REPO_ROOT
+from pixelis_verl.runtime.tiny import tiny_model_path
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    runs = tmp_path_factory.mktemp("runs")
+    cmd = [
+        sys.executable,
+        "-m",
+        "pixelis_verl.train",
+        "--config-name",
+        "rft_tiny_cpu",
+        "trainer.total_training_steps=2",
+        "trainer.save_freq=2",
+        "actor_rollout_ref.actor.checkpoint.save_contents=[model,hf_model]",
+        "actor_rollout_ref.actor.optim.lr=1e-2",
+    ]
+    env = {**os.environ, "PIXELIS_RUNS_DIR": str(runs)}
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert "pixelis_verl.train: done; run directory:" in proc.stdout
+    (run,) = runs.iterdir()
+    return run
+
+
+@pytest.fixture(scope="module")
+def metrics(run_dir) -> dict[int, dict]:
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return {record["step"]: record["data"] for record in map(json.loads, lines)}
+
+
+def test_both_steps_finish_and_log_num_turns(metrics):
+    assert sorted(metrics) == [1, 2]
+    assert all("num_turns/mean" in step for step in metrics.values())
+
+
+def test_zoom_in_was_called_and_answered(run_dir, metrics):
+    # num_turns = user turns + assistant turns + 1: a trajectory with a tool call has at least 4.
+    assert max(step["num_turns/max"] for step in metrics.values()) >= 4
+    dumped = "".join(p.read_text() for p in sorted((run_dir / "rollouts").glob("*.jsonl")))
+    assert "<tool_response>" in dumped and "Zoomed into" in dumped
+
+
+def test_rollouts_use_the_updated_policy(metrics):
+    # After step 1's update at lr 1e-2 the policy moved; step 2's rollout log-probs still match the actor's.
+    assert metrics[2]["training/rollout_probs_diff_max"] < 1e-2
+
+
+def test_actor_weights_changed(run_dir):
+    trained = load_file(
+        next((run_dir / "checkpoints" / "global_step_2" / "actor" / "huggingface").glob("*.safetensors"))
+    )
+    initial = load_file(tiny_model_path("qwen2_5_vl") / "model.safetensors")
+    moved = [name for name, tensor in initial.items() if not torch.allclose(tensor, trained[name].to(tensor.dtype))]
+    assert len(moved) > len(initial) // 2, f"only {len(moved)} of {len(initial)} tensors changed"
