@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 PYTEST_ARGS ?=
 
-.PHONY: install test test-fast demo lint format bench clean
+.PHONY: install test test-fast demo lint format bench lock clean
 
 install:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ format:
 
 bench:
 	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+# Re-pin constraints/cpu.txt from the current venv after changing dependencies in setup.py.
+lock:
+	@{ sed -n '1,3p' constraints/cpu.txt; $(PIP) freeze --exclude-editable | grep -vi '^pixelis'; } > constraints/cpu.txt.new
+	mv constraints/cpu.txt.new constraints/cpu.txt
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache

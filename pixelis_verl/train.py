@@ -35,7 +35,8 @@ def prepare_run_dir(cfg: DictConfig) -> Path:
         from pixelis_verl.data.rl_rows import write_zoom_task_parquet
 
         for split, num, seed in (("train", synth.num_train, synth.seed), ("val", synth.num_val, synth.seed + 1)):
-            write_zoom_task_parquet(run_dir / "data" / f"{split}.parquet", num=num, seed=seed, split=split)
+            path = run_dir / "data" / f"{split}.parquet"
+            write_zoom_task_parquet(path, num=num, seed=seed, split=split, shown_max_pixels=synth.shown_max_pixels)
     # verl's FileLogger runs in the TaskRunner actor; a local Ray cluster inherits the driver's env.
     os.environ["VERL_FILE_LOGGER_PATH"] = str(run_dir / "metrics.jsonl")
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
@@ -59,10 +60,13 @@ def check_processor(cfg: DictConfig) -> None:
 
 def run(cfg: DictConfig) -> Path:
     """Run verl's PPO/GRPO entry on a resolved, checked config; return the run directory."""
+    import psutil
     import ray
     from verl.trainer.main_ppo import main as verl_main_ppo
 
     run_dir = Path(cfg.pixelis.run_dir)
+    # TransferQueue asks torch for 8 threads and warns on every batch where fewer cores exist.
+    os.environ.setdefault("TQ_NUM_THREADS", str(min(8, psutil.cpu_count(logical=False) or 1)))
     try:
         verl_main_ppo(cfg)  # hydra's decorator passes a given config straight to verl's task function
     finally:

@@ -58,12 +58,15 @@ def test_zoom_in_was_called_and_answered(run_dir, metrics):
     # num_turns = user turns + assistant turns + 1: a trajectory with a tool call has at least 4.
     assert max(step["num_turns/max"] for step in metrics.values()) >= 4
     dumped = "".join(p.read_text() for p in sorted((run_dir / "rollouts").glob("*.jsonl")))
-    assert "<tool_response>" in dumped and "Zoomed into" in dumped
+    # The tool answered: a crop ("Zoomed into ...") or, for a malformed box, the error the model reads.
+    assert "<tool_response>" in dumped and ("Zoomed into" in dumped or "zoom_in: bbox_2d" in dumped)
 
 
 def test_rollouts_use_the_updated_policy(metrics):
-    # After step 1's update at lr 1e-2 the policy moved; step 2's rollout log-probs still match the actor's.
-    assert metrics[2]["training/rollout_probs_diff_max"] < 1e-2
+    # The hf servers report the step of the weights they sample with; verl turns that into staleness. After the
+    # step-1 update (lr 1e-2) every step-2 trajectory must come from the updated weights.
+    assert metrics[2]["training/off_policy/trajectory_staleness_worst/max"] == 0
+    assert metrics[2]["training/rollout_probs_diff_max"] < 0.1
 
 
 def test_actor_weights_changed(run_dir):

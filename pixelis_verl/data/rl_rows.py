@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 from PIL import Image
 
-from pixelis_verl.data.synth.zoom_tasks import ZoomTask, generate_zoom_tasks
+from pixelis_verl.data.synth.zoom_tasks import CANVAS_SIZE, ZoomTask, generate_zoom_tasks
 
 DATA_SOURCE = "pixelis/synth_zoom"
 ABILITY = "pixel_vqa"
@@ -66,7 +66,7 @@ def write_zoom_task_parquet(
     num: int,
     seed: int,
     split: str,
-    canvas_size: tuple[int, int] = (896, 896),
+    canvas_size: tuple[int, int] = CANVAS_SIZE,
     shown_max_pixels: int = SHOWN_MAX_PIXELS,
 ) -> Path:
     """Generate `num` zoom tasks from `seed` and write them as verl RL rows to the parquet file `path`."""

@@ -75,17 +75,24 @@ class HFGenerator:
         self.logprobs_mode = logprobs_mode
         vocab = tokenizer.get_vocab()
         self.suppressed_ids = sorted({vocab[t] for t in VISION_SPECIAL_TOKENS if t in vocab})
+        self.image_token_id = vocab.get("<|image_pad|>")
         self.stop_ids = sorted(
             {i for i in (tokenizer.eos_token_id, vocab.get("<|im_end|>"), vocab.get("<|endoftext|>")) if i is not None}
         )
 
-    def _vision_inputs(self, images: list[Any] | None, mm_processor_kwargs: dict | None) -> dict[str, torch.Tensor]:
+    def _vision_inputs(
+        self, input_ids: torch.Tensor, images: list[Any], mm_processor_kwargs: dict | None
+    ) -> dict[str, torch.Tensor]:
         if not images:
             return {}
         if self.processor is None or getattr(self.processor, "image_processor", None) is None:
             raise ValueError("hf rollout: got images but the model has no image processor (is it a VL model?)")
         out = self.processor.image_processor(images=images, return_tensors="pt", **(mm_processor_kwargs or {}))
-        return {k: v.to(self.model.dtype) if v.is_floating_point() else v for k, v in out.items()}
+        inputs = {k: v.to(self.model.dtype) if v.is_floating_point() else v for k, v in out.items()}
+        # transformers >= 5.3 finds image tokens for M-RoPE through mm_token_type_ids; without it every token gets
+        # text positions and the model sees a different input than verl's actor does (verl builds the same map).
+        inputs["mm_token_type_ids"] = (input_ids == self.image_token_id).long()
+        return inputs
 
     def _max_new_tokens(self, prompt_len: int, sampling_params: dict[str, Any]) -> int:
         room = self.max_model_len - prompt_len
@@ -103,7 +110,9 @@ class HFGenerator:
         image_data: list[Any] | None = None,
         mm_processor_kwargs: dict | None = None,
     ) -> Generation:
-        return self.generate_batch([Request(list(prompt_ids), image_data or [])], sampling_params, mm_processor_kwargs)[0]
+        return self.generate_batch([Request(list(prompt_ids), image_data or [])], sampling_params, mm_processor_kwargs)[
+            0
+        ]
 
     @torch.no_grad()
     def generate_batch(
@@ -132,7 +141,7 @@ class HFGenerator:
         out = self.model.generate(
             input_ids=input_ids,
             attention_mask=attention_mask,
-            **self._vision_inputs(images, mm_processor_kwargs),
+            **self._vision_inputs(input_ids, images, mm_processor_kwargs),
             do_sample=do_sample,
             temperature=temperature if do_sample else None,
             top_p=float(sampling_params.get("top_p", 1.0)) if do_sample else None,

@@ -16,21 +16,24 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing
 import os
 import shutil
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from pixelis_verl.runtime.processor import ImageBudget
 from pixelis_verl.runtime.tiny_tokenizer import generic_corpus, train_tokenizer
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("PIXELIS_LOGGING_LEVEL", "WARN").upper())
 
-BUILDER_VERSION = 1  # bump whenever the files this module writes change; cached builds are then rebuilt
+BUILDER_VERSION = 3  # bump whenever the files this module writes change; cached builds are then rebuilt
 MARKER = "pixelis_tiny.json"
 CHAT_TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "chat_templates" / "qwen_vl_tools.jinja"
 MAX_VISION_TOKENS = 64  # merged patches per image: bounds sequence length on CPU
@@ -46,19 +49,21 @@ class Family:
     coord_frame: str  # how the family grounds boxes (DESIGN.md §5); the warm-start traces use it
     image_mean: tuple[float, float, float] | None  # None: the processor's default (OpenAI CLIP)
 
-    @property
-    def factor(self) -> int:
-        return self.patch_size * 2  # spatial merge size 2
-
-    def image_kwargs(self) -> dict[str, int]:
-        f2 = self.factor**2
-        return {"min_pixels": MIN_VISION_TOKENS * f2, "max_pixels": MAX_VISION_TOKENS * f2, "factor": self.factor}
+    def budget(self) -> ImageBudget:
+        factor = self.patch_size * 2  # spatial merge size 2: one vision token per factor x factor pixels
+        return ImageBudget(MIN_VISION_TOKENS * factor**2, MAX_VISION_TOKENS * factor**2, factor)
 
 
 FAMILIES = {
     "qwen2_5_vl": Family("qwen2_5_vl", "Qwen2_5_VLForConditionalGeneration", 14, "absolute_resized", None),
     "qwen3_vl": Family("qwen3_vl", "Qwen3VLForConditionalGeneration", 16, "relative_1000", (0.5, 0.5, 0.5)),
 }
+
+
+def _family(name: str) -> Family:
+    if name not in FAMILIES:
+        raise ValueError(f"unknown tiny model family {name!r}; known: {sorted(FAMILIES)}")
+    return FAMILIES[name]
 
 
 def _config(family: Family, tokenizer: Any) -> Any:
@@ -104,7 +109,6 @@ def _config(family: Family, tokenizer: Any) -> Any:
         vision |= {"num_position_embeddings": 256, "deepstack_visual_indexes": [0]}
         config = transformers.Qwen3VLConfig(text_config=text, vision_config=vision, **tokens)
     config.architectures = [family.architecture]
-    config._attn_implementation = "sdpa"
     return config
 
 
@@ -113,10 +117,10 @@ def _processor(family: Family, tokenizer: Any) -> Any:
 
     from pixelis_verl.runtime.processor import IMAGE_ONLY_PROCESSORS
 
-    kwargs = family.image_kwargs()
+    budget = family.budget()
     image_processor = Qwen2VLImageProcessor(
-        min_pixels=kwargs["min_pixels"],
-        max_pixels=kwargs["max_pixels"],
+        min_pixels=budget.min_pixels,
+        max_pixels=budget.max_pixels,
         patch_size=family.patch_size,
         temporal_patch_size=2,
         merge_size=2,
@@ -145,45 +149,66 @@ def _tokenizer_corpus(seed: int) -> list[str]:
     from transformers.utils.chat_template_utils import render_jinja_template
 
     from pixelis_verl.data.synth.zoom_tasks import generate_zoom_tasks
-    from pixelis_verl.runtime.warm_start import SYSTEM_PROMPTS, tool_schemas, zoom_trace
+    from pixelis_verl.runtime.warm_start import system_prompt, tool_schemas, zoom_trace
 
     texts = generic_corpus(seed)
     template = CHAT_TEMPLATE_PATH.read_text()
-    for i, task in enumerate(generate_zoom_tasks(60, seed + 1, canvas_size=(448, 448))):
+    for i, task in enumerate(generate_zoom_tasks(60, seed + 1)):
         family = list(FAMILIES.values())[i % len(FAMILIES)]
-        messages, _ = zoom_trace(task, SYSTEM_PROMPTS[i % 2], family.coord_frame, family.image_kwargs())
+        messages, _ = zoom_trace(task, system_prompt(i), family.coord_frame, family.budget())
         rendered, _ = render_jinja_template([messages], tools=tool_schemas(family.coord_frame), chat_template=template)
         texts.append(rendered[0])
     return texts
 
 
 def build_tiny_model(family: str, out_dir: str | Path, seed: int = 0, warm_start: bool = True) -> Path:
-    """Build one tiny model directory at `out_dir` (replaced if present) and return its path."""
+    """Build one tiny model directory at `out_dir` and return its path.
+
+    The build happens in a sibling staging directory that replaces `out_dir` only when complete, so an interrupted
+    build leaves nothing half-written behind. An earlier build at `out_dir` is replaced; anything else is refused.
+    """
+    spec = _family(family)
+    out_dir = Path(out_dir)
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MARKER).exists():
+        raise FileExistsError(f"tiny: {out_dir} is not empty and holds no {MARKER}; not overwriting it")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    try:
+        _build(spec, staging, seed, warm_start)
+        staging.chmod(0o755)  # mkdtemp makes it private
+        shutil.rmtree(out_dir, ignore_errors=True)
+        staging.rename(out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out_dir
+
+
+def _build(spec: Family, out_dir: Path, seed: int, warm_start: bool) -> None:
     from transformers import AutoModelForImageTextToText, GenerationConfig
 
     from pixelis_verl.runtime import warm_start as ws
 
-    spec = FAMILIES[family]
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     tokenizer = train_tokenizer(_tokenizer_corpus(seed), out_dir)
     processor = _processor(spec, tokenizer)
-    model = AutoModelForImageTextToText.from_config(_config(spec, tokenizer), dtype=torch.float32)
+    # transformers does not save the attention implementation; loaders default to sdpa on CPU, and verl recipes
+    # must override its flash_attention_2 default (`+actor_rollout_ref.model.override_config.attn_implementation`).
+    model = AutoModelForImageTextToText.from_config(
+        _config(spec, tokenizer), dtype=torch.float32, attn_implementation="sdpa"
+    )
     eos = [tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")]
     model.generation_config = GenerationConfig(bos_token_id=eos[1], eos_token_id=eos, pad_token_id=eos[1])
 
     report = None
     if warm_start:
-        report = ws.warm_start(model, processor, spec.coord_frame, spec.image_kwargs(), ws.WarmStartConfig(seed=seed))
+        report = ws.warm_start(model, processor, spec.coord_frame, ws.WarmStartConfig(seed=seed))
         (out_dir / "warm_start.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
     model.save_pretrained(out_dir, safe_serialization=True)
     processor.save_pretrained(out_dir)
     _write_remote_code(out_dir, type(processor))
-    marker = {"builder_version": BUILDER_VERSION, "family": family, "seed": seed, "warm_start": warm_start}
+    marker = {"builder_version": BUILDER_VERSION, "family": spec.model_type, "seed": seed, "warm_start": warm_start}
     (out_dir / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
-    logger.info("built tiny %s at %s (warm start: %s)", family, out_dir, report)
-    return out_dir
+    logger.info("built tiny %s (warm start: %s)", spec.model_type, report)
 
 
 def _is_current(path: Path) -> bool:
@@ -191,15 +216,14 @@ def _is_current(path: Path) -> bool:
         marker = json.loads((path / MARKER).read_text())
     except (OSError, ValueError):
         return False
-    return marker.get("builder_version") == BUILDER_VERSION
+    return marker.get("builder_version") == BUILDER_VERSION and marker.get("warm_start") is True
 
 
 def tiny_model_path(family: str) -> Path:
     """The cached, warm-started tiny model of `family`, built on first use; safe to call from parallel processes."""
     from filelock import FileLock
 
-    if family not in FAMILIES:
-        raise ValueError(f"unknown tiny model family {family!r}; known: {sorted(FAMILIES)}")
+    _family(family)
     root = Path(os.environ.get("PIXELIS_TINY_DIR", Path.home() / ".cache" / "pixelis_verl" / "tiny")).expanduser()
     path = root / family
     if _is_current(path):
@@ -207,14 +231,16 @@ def tiny_model_path(family: str) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     with FileLock(str(root / f".{family}.lock")):
         if not _is_current(path):  # another process may have built it while we waited
-            staging = Path(tempfile.mkdtemp(prefix=f".{family}-", dir=root))
-            try:
-                build_tiny_model(family, staging)
-                shutil.rmtree(path, ignore_errors=True)
-                staging.rename(path)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
+            build_tiny_model(family, path)
     return path
+
+
+def _configure_cli_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    from pixelis_verl.runtime import warm_start as ws
+
+    for name in (__name__, ws.__name__):  # module loggers default to WARN; a person waits on this CLI
+        logging.getLogger(name).setLevel(logging.INFO)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -223,18 +249,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--family", default="all", choices=[*FAMILIES, "all"])
     parser.add_argument("--no-warm-start", dest="warm_start", action="store_false", help="keep random weights")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--force", action="store_true", help="rebuild even when OUT holds a current warm-started build")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.getenv("PIXELIS_LOGGING_LEVEL", "INFO"))
-    logger.setLevel(logging.INFO)
-    logging.getLogger(warm_start_logger_name()).setLevel(logging.INFO)
-    for family in FAMILIES if args.family == "all" else [args.family]:
-        path = build_tiny_model(family, args.out / family, seed=args.seed, warm_start=args.warm_start)
-        report = path / "warm_start.json"
-        print(f"{family}: {path}" + (f"  {report.read_text().strip()}" if report.exists() else ""))  # noqa: T201
-
-
-def warm_start_logger_name() -> str:
-    return "pixelis_verl.runtime.warm_start"
+    _configure_cli_logging()
+    families = list(FAMILIES) if args.family == "all" else [args.family]
+    if args.warm_start and not args.force:  # `make install` runs this every time; build only what is stale
+        for family in [f for f in families if _is_current(args.out / f)]:
+            print(f"{family}: {args.out / family} is current (builder version {BUILDER_VERSION}); --force rebuilds")  # noqa: T201
+            families.remove(family)
+    if not families:
+        return
+    # One process per family: each warm start trains on one thread, so two families use two cores.
+    workers = min(len(families), os.cpu_count() or 1)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_configure_cli_logging) as pool:
+        jobs = [pool.submit(build_tiny_model, f, args.out / f, args.seed, args.warm_start) for f in families]
+        for family, job in zip(families, jobs, strict=True):
+            path = job.result()
+            report = path / "warm_start.json"
+            print(f"{family}: {path}" + (f"  {report.read_text().strip()}" if report.exists() else ""))  # noqa: T201
 
 
 if __name__ == "__main__":

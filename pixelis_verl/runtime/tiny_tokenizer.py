@@ -18,6 +18,9 @@ from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_
 from tokenizers.models import BPE
 from transformers import PreTrainedTokenizerBase
 
+# Qwen2Tokenizer rebuilds its pre-tokenizer from this regex on load, so training must use the same one.
+from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
+
 # Qwen order: the special tokens of Qwen2.5-VL, then the tags Qwen adds as plain added tokens.
 SPECIAL_TOKENS = [
     "<|endoftext|>",
@@ -38,10 +41,6 @@ SPECIAL_TOKENS = [
 # Non-special, like Qwen: they survive `decode(..., skip_special_tokens=True)`, so tool parsers still see them.
 TAG_TOKENS = ["<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", "<think>", "</think>"]
 
-# transformers' Qwen2Tokenizer rebuilds its pre-tokenizer from this regex on load, so training must use the same one.
-QWEN_PRETOKENIZE_REGEX = (
-    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
-)
 _ADDED_TOKEN_RE = re.compile("|".join(re.escape(t) for t in SPECIAL_TOKENS + TAG_TOKENS))
 
 _COLOURS = ["red", "green", "blue", "yellow", "orange", "purple", "pink", "brown", "black", "white", "grey", "cyan"]
@@ -113,7 +112,7 @@ def train_tokenizer(texts: Iterable[str], out_dir: Path, vocab_size: int = 3000)
     backend.normalizer = normalizers.NFC()
     backend.pre_tokenizer = pre_tokenizers.Sequence(
         [
-            pre_tokenizers.Split(Regex(QWEN_PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+            pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
         ]
     )

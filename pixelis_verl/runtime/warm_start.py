@@ -18,40 +18,50 @@ import logging
 import math
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
+from pixelis_verl.data.rl_rows import SYSTEM_PROMPT
 from pixelis_verl.data.synth.zoom_tasks import ZoomTask, generate_zoom_tasks
 from pixelis_verl.ops.zoom import fit_size, zoom
+from pixelis_verl.runtime.processor import ImageBudget
+from pixelis_verl.tools.base import PixelToolConfig
+from pixelis_verl.tools.coords import get_coord_frame
 from pixelis_verl.tools.zoom import TOOL_NAME, zoom_in_schema
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("PIXELIS_LOGGING_LEVEL", "WARN").upper())
 
-SYSTEM_PROMPTS = (
-    "You are a helpful assistant.",
-    "You are a visual assistant. Zoom in on small details before you answer. "
-    "Give the final answer inside <answer></answer>.",
-)
-CANVAS_SIZE = (448, 448)  # the processor shows at most 64 merged patches (~224-256 px) whatever the canvas
+# The RL rows' own system prompt and canvas (pixelis_verl.data.rl_rows), so the warm-started model meets in RL
+# exactly the prompts it learned the call format on; a generic prompt keeps it from keying on one string only.
+SYSTEM_PROMPTS = (SYSTEM_PROMPT, "You are a helpful assistant.")
 HELD_OUT_SEED_OFFSET = 10_000  # eval tasks come from a different task stream than the training tasks
 
 
 @dataclass
 class WarmStartConfig:
     seed: int = 0
-    num_train_tasks: int = 192
+    num_train_tasks: int = 256
     batch_size: int = 8
-    lr: float = 3e-3  # high on purpose: ~1.5M parameters, a fixed output format, a time budget of seconds
-    warmup_steps: int = 5
-    max_steps: int = 400
-    eval_every: int = 40  # steps between checks of the sampled rate; training stops once it reaches the target
+    lr: float = 5e-3  # high on purpose: ~1.5M parameters, one output format, a budget of a few hundred steps
+    warmup_steps: int = 10
+    decay_steps: int = 180  # cosine decay to 10% of lr over these steps, then constant; 3e-3 or 150 steps did worse
+    max_steps: int = 300
+    min_steps: int = 120  # no check of the rate before this
+    eval_every: int = 30  # steps between checks; training stops at the first check that meets the target
     target_sampled_rate: float = 0.8
-    time_budget_s: float = 90.0  # training stops at the next check past this
-    n_eval: int = 16
+    # Optional wall-clock cap, checked at each rate check. Off by default: the step cap bounds the time on an idle
+    # machine (~3 min per family on one core), and a clock would make the built model depend on the machine's load.
+    time_budget_s: float | None = None
+    n_eval: int = 32
     max_new_tokens: int = 48
+    # Intra-op threads. On a shared 2-core machine, 2 threads ran a step 10x slower than 1 whenever another process
+    # held a core (8 s vs 0.8 s, measured); the CLI builds the two families in parallel processes instead.
+    num_threads: int = 1
 
 
 @dataclass
@@ -74,44 +84,50 @@ def tool_schemas(coord_frame: str) -> list[dict[str, Any]]:
     return [schema.model_dump(exclude_unset=True, exclude_none=True)]
 
 
-def _box_in_frame(box: tuple[float, ...], coord_frame: str, shown: tuple[int, int], source: tuple[int, int]) -> list:
-    if coord_frame == "relative_1000":
-        extent = (1000.0, 1000.0)
-    elif coord_frame == "absolute_resized":
-        extent = shown
-    else:
-        extent = source
-    sx, sy = extent[0] / source[0], extent[1] / source[1]
-    return [round(box[0] * sx), round(box[1] * sy), round(box[2] * sx), round(box[3] * sy)]
+def system_prompt(index: int) -> str:
+    return SYSTEM_PROMPTS[index % len(SYSTEM_PROMPTS)]
 
 
 def prompt_messages(task: ZoomTask, system: str) -> list[dict[str, Any]]:
+    # The RL rows' user turn is "<image>\n" + question, which verl's RLHFDataset splits into these two blocks.
     return [
         {"role": "system", "content": system},
-        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": task.question}]},
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "\n" + task.question}]},
     ]
 
 
-def zoom_trace(task: ZoomTask, system: str, coord_frame: str, image_kwargs: dict[str, int]) -> tuple[list, list]:
-    """(messages, images) of one golden trace: zoom into the target with some context, then answer."""
+def zoom_trace(task: ZoomTask, system: str, coord_frame: str, budget: ImageBudget) -> tuple[list, list]:
+    """(messages, images) of one golden trace: zoom into the target with some context, then answer.
+
+    `budget` is how the model's processor sizes images: the box is given in the frame of the image as shown, and the
+    crop is made as the zoom_in tool makes it with its default settings.
+    """
     source = task.image.size
-    shown = fit_size(*source, **image_kwargs)
+    shown = fit_size(*source, min_pixels=budget.min_pixels, max_pixels=budget.max_pixels, factor=budget.factor)
     x1, y1, x2, y2 = task.target_box
     pad = max(8, (x2 - x1) // 2, (y2 - y1) // 2)  # context around the target, in source pixels
     padded = (max(x1 - pad, 0), max(y1 - pad, 0), min(x2 + pad, source[0]), min(y2 + pad, source[1]))
-    crop, used = zoom(task.image, padded, size_factor=image_kwargs["factor"], **_pixels(image_kwargs))
-    call = {"name": TOOL_NAME, "arguments": {"bbox_2d": _box_in_frame(padded, coord_frame, shown, source)}}
-    tool_text = f"Zoomed into [{', '.join(map(str, used))}] (source pixels) of image 0; crop is {crop.width}x{crop.height}."
+    tool = PixelToolConfig(coord_frame=coord_frame, size_factor=budget.factor)  # zoom_in's defaults
+    crop, used = zoom(
+        task.image,
+        padded,
+        min_pixels=tool.min_pixels,
+        max_pixels=tool.max_pixels,
+        size_factor=tool.size_factor,
+        max_aspect_ratio=tool.max_aspect_ratio,
+    )
+    extent = get_coord_frame(coord_frame).extent(shown, source)
+    box = [round(v * extent[i % 2] / source[i % 2]) for i, v in enumerate(padded)]
+    call = {"name": TOOL_NAME, "arguments": {"bbox_2d": box}}
+    tool_text = (  # what ZoomInTool answers
+        f"Zoomed into [{', '.join(map(str, used))}] (source pixels) of image 0; crop is {crop.width}x{crop.height}."
+    )
     messages = prompt_messages(task, system) + [
         {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": call}]},
         {"role": "tool", "content": [{"type": "image"}, {"type": "text", "text": tool_text}]},
         {"role": "assistant", "content": f"<answer>{task.answer}</answer>"},
     ]
     return messages, [task.image, crop]
-
-
-def _pixels(image_kwargs: dict[str, int]) -> dict[str, int]:
-    return {"min_pixels": image_kwargs["min_pixels"], "max_pixels": image_kwargs["max_pixels"]}
 
 
 def assistant_label_mask(input_ids: list[int], header: list[int], end_id: int) -> list[bool]:
@@ -142,8 +158,8 @@ def encode_trace(processor: Any, messages: list, images: list, tools: list) -> d
     return dict(enc)
 
 
-def collate(samples: list[dict[str, torch.Tensor]], pad_id: int, left: bool = False) -> dict[str, torch.Tensor]:
-    """Pad a batch; images of all samples are concatenated in order, as Qwen-VL models expect."""
+def collate(samples: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad a batch; images of all samples are concatenated in order, as Qwen-VL models expect."""
     length = max(s["input_ids"].shape[1] for s in samples)
     fills = {"input_ids": pad_id, "attention_mask": 0, "mm_token_type_ids": 0, "labels": -100}
     batch: dict[str, Any] = {}
@@ -153,7 +169,7 @@ def collate(samples: list[dict[str, torch.Tensor]], pad_id: int, left: bool = Fa
         rows = []
         for s in samples:
             pad = torch.full((1, length - s[key].shape[1]), fill, dtype=s[key].dtype)
-            rows.append(torch.cat([pad, s[key]] if left else [s[key], pad], dim=1))
+            rows.append(torch.cat([s[key], pad], dim=1))
         batch[key] = torch.cat(rows)
     batch["pixel_values"] = torch.cat([s["pixel_values"] for s in samples])
     batch["image_grid_thw"] = torch.cat([s["image_grid_thw"] for s in samples])
@@ -186,12 +202,11 @@ def well_formed_rates(model: Any, processor: Any, tasks: list[ZoomTask], tools: 
     parser = tool_parser.ToolParser.get_tool_parser("hermes", processor.tokenizer)
     tokenizer = processor.tokenizer
     suppress = tokenizer.convert_tokens_to_ids(["<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>"])
-    texts = [
-        processor.apply_chat_template(prompt_messages(t, SYSTEM_PROMPTS[i % 2]), tools=tools, tokenize=False,
-                                      add_generation_prompt=True)
-        for i, t in enumerate(tasks)
-    ]  # fmt: skip
-    enc = processor(text=texts, images=[[t.image] for t in tasks], return_tensors="pt", padding=True, padding_side="left")
+    prompts = [prompt_messages(t, system_prompt(i)) for i, t in enumerate(tasks)]
+    texts = [processor.apply_chat_template(p, tools=tools, tokenize=False, add_generation_prompt=True) for p in prompts]
+    enc = processor(
+        text=texts, images=[[t.image] for t in tasks], return_tensors="pt", padding=True, padding_side="left"
+    )
     model.eval()
     rates = {}
     parser_logger = logging.getLogger(tool_parser.__file__)  # malformed JSON is expected here, not an error
@@ -221,53 +236,69 @@ def well_formed_rates(model: Any, processor: Any, tasks: list[ZoomTask], tools: 
     return rates
 
 
-def warm_start(
-    model: Any, processor: Any, coord_frame: str, image_kwargs: dict[str, int], config: WarmStartConfig
-) -> WarmStartReport:
-    """Train `model` in place on zoom_in traces until the sampled well-formed rate reaches the target or time is up.
+def warm_start(model: Any, processor: Any, coord_frame: str, config: WarmStartConfig) -> WarmStartReport:
+    """Train `model` in place on zoom_in traces until the sampled well-formed rate reaches the target.
 
-    `image_kwargs` are the processor's min_pixels/max_pixels and its resize factor (patch size x merge size).
+    `coord_frame` is how the family grounds boxes (`absolute_resized` for Qwen2.5-VL, `relative_1000` for Qwen3-VL).
     """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(config.num_threads)
+    try:
+        return _train(model, processor, coord_frame, config)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(model: Any, processor: Any, coord_frame: str, config: WarmStartConfig) -> WarmStartReport:
     torch.manual_seed(config.seed)
     start = time.monotonic()
     tools = tool_schemas(coord_frame)
-    train_tasks = generate_zoom_tasks(config.num_train_tasks, config.seed, canvas_size=CANVAS_SIZE)
-    eval_tasks = generate_zoom_tasks(config.n_eval, config.seed + HELD_OUT_SEED_OFFSET, canvas_size=CANVAS_SIZE)
-    samples = [
-        encode_trace(processor, *zoom_trace(t, SYSTEM_PROMPTS[i % 2], coord_frame, image_kwargs), tools)
-        for i, t in enumerate(train_tasks)
-    ]
+    train_tasks = generate_zoom_tasks(config.num_train_tasks, config.seed)
+    eval_tasks = generate_zoom_tasks(config.n_eval, config.seed + HELD_OUT_SEED_OFFSET)
+    budget = ImageBudget.of(processor)
+    traces = [zoom_trace(t, system_prompt(i), coord_frame, budget) for i, t in enumerate(train_tasks)]
+    samples = [encode_trace(processor, messages, images, tools) for messages, images in traces]
     pad_id = processor.tokenizer.pad_token_id
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, config))
-    generator = torch.Generator().manual_seed(config.seed)
+    batches = _shuffled_batches(len(samples), config.batch_size, torch.Generator().manual_seed(config.seed))
     model.train()
-    step, loss_value, rates = 0, math.nan, {"greedy": 0.0, "sampled": 0.0}
-    while step < config.max_steps:
-        order = torch.randperm(len(samples), generator=generator).tolist()
-        for i in range(0, len(order) - config.batch_size + 1, config.batch_size):
-            batch = collate([samples[j] for j in order[i : i + config.batch_size]], pad_id)
-            loss = model(**batch).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad(set_to_none=True)
-            loss_value, step = loss.item(), step + 1
-            if step % config.eval_every == 0 or step == config.max_steps:
-                rates = well_formed_rates(model, processor, eval_tasks, tools, config.max_new_tokens)
-                logger.info("warm start step %d loss %.3f rates %s", step, loss_value, rates)
-                out_of_time = time.monotonic() - start > config.time_budget_s
-                if rates["sampled"] >= config.target_sampled_rate or out_of_time or step == config.max_steps:
-                    return _report(config, step, start, loss_value, rates)
-    return _report(config, step, start, loss_value, rates)
+    progress = tqdm(total=config.max_steps, desc="warm start", disable=None, leave=False)
+    for step, indices in enumerate(batches, start=1):
+        loss = model(**collate([samples[j] for j in indices], pad_id)).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        progress.update()
+        if step == config.max_steps or (step >= config.min_steps and step % config.eval_every == 0):
+            rates = well_formed_rates(model, processor, eval_tasks, tools, config.max_new_tokens)
+            logger.info("warm start step %d loss %.3f rates %s", step, loss.item(), rates)
+            met = rates["sampled"] >= config.target_sampled_rate
+            out_of_time = config.time_budget_s is not None and time.monotonic() - start > config.time_budget_s
+            if met or out_of_time or step == config.max_steps:
+                if not met:
+                    logger.warning("warm start stopped below the target sampled rate: %s", rates)
+                progress.close()
+                return _report(config, step, start, loss.item(), rates)
+    raise AssertionError("unreachable: the batch stream is endless")
+
+
+def _shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[list[int]]:
+    """Endless epochs of shuffled index batches; the tail of an epoch that does not fill a batch is dropped."""
+    if n < batch_size:
+        raise ValueError(f"warm start: {n} training traces cannot fill a batch of {batch_size}")
+    while True:
+        order = torch.randperm(n, generator=generator).tolist()
+        yield from (order[i : i + batch_size] for i in range(0, n - batch_size + 1, batch_size))
 
 
 def _lr_factor(step: int, config: WarmStartConfig) -> float:
-    """Linear warmup, then cosine decay to 10% at max_steps: a quiet end is what makes sampled outputs well formed."""
+    """Linear warmup, cosine decay to 10%, then 10%: a quiet end is what makes sampled outputs well formed."""
     if step < config.warmup_steps:
         return (step + 1) / config.warmup_steps
-    progress = min(1.0, (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps))
+    progress = min(1.0, (step - config.warmup_steps) / max(1, config.decay_steps - config.warmup_steps))
     return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 

@@ -57,7 +57,11 @@ def test_parquet_rows_follow_verls_rl_schema(parquet):
     }
     tasks = generate_zoom_tasks(NUM, seed=SEED)
     for i, (row, task) in enumerate(zip(frame.to_dict("records"), tasks, strict=True)):
-        assert row["data_source"] == DATA_SOURCE and row["ability"] == "pixel_vqa" and row["agent_name"] == "pixelis_tool_agent"
+        assert (
+            row["data_source"] == DATA_SOURCE
+            and row["ability"] == "pixel_vqa"
+            and row["agent_name"] == "pixelis_tool_agent"
+        )
         system, user = row["prompt"]
         assert system == {"role": "system", "content": SYSTEM_PROMPT}
         assert user == {"role": "user", "content": "<image>\n" + task.question}

@@ -60,10 +60,21 @@ def test_log_probs_match_a_forward_pass_with_images(generator, processor):
             attention_mask=torch.ones_like(full),
             pixel_values=inputs["pixel_values"],
             image_grid_thw=inputs["image_grid_thw"],
+            mm_token_type_ids=(full == generator.image_token_id).long(),  # what verl's actor uses for M-RoPE
         ).logits[0, len(prompt) - 1 : -1]
     expected = torch.log_softmax(logits / SAMPLE["temperature"], dim=-1)
     expected = expected.gather(1, torch.tensor(out.token_ids).unsqueeze(1)).squeeze(1)
     torch.testing.assert_close(torch.tensor(out.log_probs), expected, atol=1e-4, rtol=1e-4)
+
+
+def test_generation_stops_at_max_tokens_and_at_requested_stop_tokens(generator):
+    prompt = generator.tokenizer.encode("Where is the small word?")
+    free = generator.generate(prompt, {**GREEDY, "max_tokens": 6})
+    assert len(free.token_ids) <= 6
+    stop_at = free.token_ids[2]
+    stopped = generator.generate(prompt, {**GREEDY, "max_tokens": 6, "stop_token_ids": [stop_at]})
+    first = free.token_ids.index(stop_at)
+    assert stopped.token_ids == free.token_ids[: first + 1]
 
 
 def test_vision_special_tokens_are_never_sampled(generator):

@@ -40,6 +40,7 @@ NUM_DISTRACTORS = (4, 9)  # range, upper exclusive
 NOISE_STD = 6.0  # background noise, grey levels
 EDGE_MARGIN_PX = 24  # target keeps this far from the canvas edge
 CLEARANCE_PX = 16  # distractors keep this far from the target
+CANVAS_SIZE = (896, 896)  # pixels; the model is shown at most 448 px of it, so small targets need a zoom
 
 
 @dataclass
@@ -134,7 +135,7 @@ def _add_distractors(rng: np.random.Generator, canvas: Image.Image, keep_clear: 
     canvas.paste(layer, mask=mask)
 
 
-def generate_zoom_task(seed: int, index: int, canvas_size: tuple[int, int] = (896, 896)) -> ZoomTask:
+def generate_zoom_task(seed: int, index: int, canvas_size: tuple[int, int] = CANVAS_SIZE) -> ZoomTask:
     """Task `index` of the stream for `seed`; kinds rotate text, colour, shape."""
     rng = np.random.default_rng([seed, index])
     kind = KINDS[index % len(KINDS)]
@@ -144,6 +145,6 @@ def generate_zoom_task(seed: int, index: int, canvas_size: tuple[int, int] = (89
     return ZoomTask(image=canvas, question=question, answer=answer, target_box=box, kind=kind)
 
 
-def generate_zoom_tasks(num: int, seed: int, canvas_size: tuple[int, int] = (896, 896)) -> list[ZoomTask]:
+def generate_zoom_tasks(num: int, seed: int, canvas_size: tuple[int, int] = CANVAS_SIZE) -> list[ZoomTask]:
     """`num` tasks, deterministic in `seed`; the first k of num are the k tasks of generate_zoom_tasks(k, seed)."""
     return [generate_zoom_task(seed, i, canvas_size) for i in range(num)]
