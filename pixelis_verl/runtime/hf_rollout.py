@@ -100,7 +100,7 @@ class HFRolloutServer:
         **_ignored: Any,
     ) -> TokenOutput:
         if video_data or audio_data:
-            raise NotImplementedError("hf rollout: video and audio inputs are not supported; send frames as images")
+            raise ValueError("hf rollout: video and audio inputs are not supported; send frames as images")
         future = asyncio.get_running_loop().create_future()
         request = Request(list(prompt_ids), list(image_data or []))
         self._pending.append(_Pending(request, dict(sampling_params), mm_processor_kwargs, future))
