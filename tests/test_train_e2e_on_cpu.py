@@ -66,7 +66,8 @@ def test_rollouts_use_the_updated_policy(metrics):
     # The hf servers report the step of the weights they sample with; verl turns that into staleness. After the
     # step-1 update (lr 1e-2) every step-2 trajectory must come from the updated weights.
     assert metrics[2]["training/off_policy/trajectory_staleness_worst/max"] == 0
-    assert metrics[2]["training/rollout_probs_diff_max"] < 0.1
+    # Both sides compute in float32 on CPU: a stale rollout policy after a 1e-2 step would be far off this.
+    assert metrics[2]["training/rollout_probs_diff_max"] < 1e-3
 
 
 def test_actor_weights_changed(run_dir):
