@@ -17,9 +17,9 @@ SAMPLE = {"temperature": 0.7, "top_p": 1.0, "top_k": -1, "logprobs": True, "max_
 GREEDY = {"temperature": 0.0, "logprobs": True, "max_tokens": 12}
 
 
-@pytest.fixture(scope="module")
-def model_dir():
-    return str(tiny_model_path("qwen2_5_vl"))
+@pytest.fixture(scope="module", params=["qwen2_5_vl", "qwen3_vl"])
+def model_dir(request):
+    return str(tiny_model_path(request.param))
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,9 @@ def local_ray():
     ray.shutdown()
 
 
-def test_server_serves_the_weights_the_trainer_sends(model_dir, processor, local_ray, monkeypatch):
+def test_server_serves_the_weights_the_trainer_sends(local_ray, monkeypatch):
+    model_dir = str(tiny_model_path("qwen2_5_vl"))
+    processor = hf_processor(model_dir)
     config = RolloutConfig(
         name="hf", prompt_length=1024, response_length=64, dtype="float32", tensor_model_parallel_size=1
     )
