@@ -110,9 +110,8 @@ class HFGenerator:
         image_data: list[Any] | None = None,
         mm_processor_kwargs: dict | None = None,
     ) -> Generation:
-        return self.generate_batch([Request(list(prompt_ids), image_data or [])], sampling_params, mm_processor_kwargs)[
-            0
-        ]
+        request = Request(list(prompt_ids), image_data or [])
+        return self.generate_batch([request], sampling_params, mm_processor_kwargs)[0]
 
     @torch.no_grad()
     def generate_batch(

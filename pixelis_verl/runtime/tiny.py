@@ -191,8 +191,8 @@ def _build(spec: Family, out_dir: Path, seed: int, warm_start: bool) -> None:
     torch.manual_seed(seed)
     tokenizer = train_tokenizer(_tokenizer_corpus(seed), out_dir)
     processor = _processor(spec, tokenizer)
-    # transformers does not save the attention implementation; loaders default to sdpa on CPU, and verl recipes
-    # must override its flash_attention_2 default (`+actor_rollout_ref.model.override_config.attn_implementation`).
+    # transformers does not save the attention implementation; loaders default to sdpa on CPU, and verl's
+    # flash_attention_2 default is overridden in conf/cluster/cpu_local.yaml (override_config.attn_implementation).
     model = AutoModelForImageTextToText.from_config(
         _config(spec, tokenizer), dtype=torch.float32, attn_implementation="sdpa"
     )
