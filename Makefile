@@ -15,7 +15,11 @@ PYTEST_ARGS ?=
 install:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -c constraints/cpu.txt torch==2.13.0
+	@# A venv from before OpenCV contrib has the plain headless build, which owns the same cv2 package.
+	$(PIP) uninstall -q -y opencv-python-headless opencv-python 2>/dev/null || true
 	$(PIP) install -q -c constraints/cpu.txt -e ".[dev]"
+	# The OCR engine without its opencv-python requirement, which would clobber OpenCV contrib (see setup.py).
+	$(PIP) install -q --no-deps -c constraints/cpu.txt rapidocr_onnxruntime
 	$(PY) -m pixelis_verl.runtime.tiny --out $(TINY_DIR)
 
 test:

@@ -31,7 +31,16 @@ INSTALL_REQUIRES = VERL_RUNTIME + [
     "omegaconf>=2.3",
     "faiss-cpu",
     "pillow",
-    "opencv-python-headless",
+    # OpenCV's contrib build: the CSRT/KCF trackers live in contrib; headless, no GUI libraries.
+    "opencv-contrib-python-headless",
+    # The OCR engine's dependencies. The engine itself, rapidocr_onnxruntime (PP-OCR det/cls/rec ONNX models
+    # inside the wheel, no download), requires `opencv-python`, whose cv2 package would overwrite this
+    # one, so `make install` installs it with --no-deps (version pinned in constraints/cpu.txt).
+    "onnxruntime",
+    "pyclipper",
+    "shapely",
+    "six",
+    "PyYAML",
     "numpy>=2.0",
     "pandas",
     "pyarrow>=19.0.0",

@@ -32,11 +32,20 @@ def prepare_run_dir(cfg: DictConfig) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     synth = cfg.pixelis.get("synth_data")
     if synth is not None and synth.enable:
-        from pixelis_verl.data.rl_rows import write_zoom_task_parquet
+        from pixelis_verl.data.rl_rows import write_task_parquet
 
         for split, num, seed in (("train", synth.num_train, synth.seed), ("val", synth.num_val, synth.seed + 1)):
             path = run_dir / "data" / f"{split}.parquet"
-            write_zoom_task_parquet(path, num=num, seed=seed, split=split, shown_max_pixels=synth.shown_max_pixels)
+            write_task_parquet(
+                path,
+                num=num,
+                seed=seed,
+                split=split,
+                kinds=list(synth.kinds),
+                data_root=cfg.pixelis.data_root,
+                shown_max_pixels=synth.shown_max_pixels,
+                select_tools=synth.select_tools,
+            )
     # verl's FileLogger runs in the TaskRunner actor; a local Ray cluster inherits the driver's env.
     os.environ["VERL_FILE_LOGGER_PATH"] = str(run_dir / "metrics.jsonl")
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))

@@ -34,6 +34,11 @@ def run_dir(tmp_path_factory) -> Path:
         "trainer.save_freq=2",
         "actor_rollout_ref.actor.checkpoint.save_contents=[model,hf_model]",
         "actor_rollout_ref.actor.optim.lr=1e-2",
+        # One row of every task kind per step (rows cycle through the 7 kinds; no shuffle), 2 rollouts each.
+        "data.train_batch_size=8",
+        "data.shuffle=false",
+        "actor_rollout_ref.rollout.n=2",
+        "actor_rollout_ref.actor.ppo_mini_batch_size=8",
     ]
     env = {**os.environ, "PIXELIS_RUNS_DIR": str(runs)}
     proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1200)
@@ -54,12 +59,23 @@ def test_both_steps_finish_and_log_num_turns(metrics):
     assert all("num_turns/mean" in step for step in metrics.values())
 
 
-def test_zoom_in_was_called_and_answered(run_dir, metrics):
+TOOL_NAMES = ("zoom_in", "segment_object_at", "get_properties", "read_text", "track_object", "select_frames")
+IMAGE_TOOLS, VIDEO_TOOLS = set(TOOL_NAMES[:4]), set(TOOL_NAMES[4:])
+
+
+def test_the_pixel_tools_were_called_and_answered(run_dir, metrics):
     # num_turns = user turns + assistant turns + 1: a trajectory with a tool call has at least 4.
     assert max(step["num_turns/max"] for step in metrics.values()) >= 4
-    dumped = "".join(p.read_text() for p in sorted((run_dir / "rollouts").glob("*.jsonl")))
-    # The tool answered: a crop ("Zoomed into ...") or, for a malformed box, the error the model reads.
-    assert "<tool_response>" in dumped and ("Zoomed into" in dumped or "zoom_in: bbox_2d" in dumped)
+    lines = [line for p in sorted((run_dir / "rollouts").glob("*.jsonl")) for line in p.read_text().splitlines()]
+    dumped = "".join(json.loads(line)["output"] for line in lines)
+    called = {name for name in TOOL_NAMES if f'"name": "{name}"' in dumped}
+    # The warm-started tiny model samples calls of every tool (all six in the run measured when this test was
+    # written); at least four, on images and on videos, keeps the check meaningful without being flaky.
+    assert len(called) >= 4 and called & IMAGE_TOOLS and called & VIDEO_TOOLS, called
+    # Every tool answered something the model can read: an observation, or the error explaining a bad call.
+    answers = ("Zoomed into", "mask_id m", "Text in", "No text found", "Tracked frames", "The video has", "colour ")
+    errors = tuple(f"{name}: " for name in TOOL_NAMES)
+    assert "<tool_response>" in dumped and any(text in dumped for text in answers + errors)
 
 
 def test_rollouts_use_the_updated_policy(metrics):

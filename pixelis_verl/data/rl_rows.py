@@ -1,10 +1,12 @@
-"""Turn synthetic zoom tasks into verl RL parquet rows (the format `verl.utils.dataset.RLHFDataset` reads).
+"""Turn synthetic pixel tasks into verl RL parquet rows (the format `verl.utils.dataset.RLHFDataset` reads).
 
-Each row carries the canvas twice, on purpose: `images` is what the model sees, downscaled by
+An image task carries its image twice, on purpose: `images` is what the model sees, downscaled by
 qwen_vl_utils to at most `shown_max_pixels` (read from the image entry), and
-`extra_info.tools_kwargs.pixelis.source_images` is the full-resolution copy that `zoom_in` crops
-from. RLHFDataset moves `extra_info.tools_kwargs` to the row's `tools_kwargs`, which verl's tool
-agent loop hands to every tool as `agent_data.tools_kwargs`.
+`extra_info.tools_kwargs.pixelis.source_images` is the full-resolution copy the tools work on.
+A video task shows its first frame as the question image and writes its frames to an mp4 under
+`media_dir`; `tools_kwargs.pixelis.video` names it relative to the tools' data root (`media_dir` is
+inside it) and says which frame the question image shows. RLHFDataset moves `extra_info.tools_kwargs`
+to the row's `tools_kwargs`, which verl's tool agent loop hands to every tool as `agent_data.tools_kwargs`.
 """
 
 import io
@@ -14,18 +16,20 @@ from typing import Any
 import pandas as pd
 from PIL import Image
 
-from pixelis_verl.data.synth.zoom_tasks import CANVAS_SIZE, ZoomTask, generate_zoom_tasks
+from pixelis_verl.data.synth.moving_object import write_video
+from pixelis_verl.data.synth.tasks import TASK_TOOLS, PixelTask, generate_tasks
 
-DATA_SOURCE = "pixelis/synth_zoom"
+DATA_SOURCE = "pixelis/synth_pixel"
 ABILITY = "pixel_vqa"
 AGENT_NAME = "pixelis_tool_agent"  # conf/agent_loops.yaml registers it with verl
 SHOWN_MAX_PIXELS = 448 * 448  # the model's view of an 896 px canvas is 448 px: small targets are unreadable
+ALL_KINDS = ("text", "colour", "shape", "sign", "size", "motion", "event")
 
 SYSTEM_PROMPT = (
     "You are a careful visual assistant. The image you are shown is downscaled, so small text and small "
-    "objects may be unreadable. Use the zoom_in tool to look at a region at full resolution before you "
-    "answer; you may call it several times. When you are sure, give only the final answer, a single word "
-    "or number, inside <answer></answer>, e.g. <answer>blue</answer>."
+    "objects may be unreadable. Use the tools to look closer before you answer: zoom in, segment and measure "
+    "objects, read text, look at video frames and track objects; you may call them several times. When you are "
+    "sure, give only the final answer inside <answer></answer>, e.g. <answer>blue</answer>."
 )
 
 
@@ -35,9 +39,27 @@ def png_bytes(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def zoom_task_row(task: ZoomTask, index: int, split: str, shown_max_pixels: int = SHOWN_MAX_PIXELS) -> dict[str, Any]:
-    """One RL row: the prompt with the canvas, the ground truth for the reward, the source for the tool."""
+def task_row(
+    task: PixelTask,
+    index: int,
+    split: str,
+    media_dir: Path,
+    data_root: Path,
+    shown_max_pixels: int = SHOWN_MAX_PIXELS,
+    select_tools: bool = False,
+) -> dict[str, Any]:
+    """One RL row: the prompt with the question image, the ground truth for the reward, the media for the tools.
+
+    With `select_tools`, the row offers only its kind's tools (`TASK_TOOLS`) through verl's
+    `extra_info.tool_selection`; otherwise every tool of the tool config.
+    """
     png = png_bytes(task.image)
+    pixelis: dict[str, Any] = {"source_images": [{"bytes": png}], "video": None}
+    if task.frames:
+        media_dir.mkdir(parents=True, exist_ok=True)
+        video = write_video(task.frames, media_dir / f"{split}_{index:06d}.mp4", task.fps)
+        # The question image shows frame 0, so its source is the decoded frame, not a separate image.
+        pixelis = {"source_images": [], "video": {"path": str(video.relative_to(data_root)), "question_frames": [0]}}
     return {
         "data_source": DATA_SOURCE,
         "prompt": [
@@ -55,24 +77,35 @@ def zoom_task_row(task: ZoomTask, index: int, split: str, shown_max_pixels: int 
             "kind": task.kind,
             "question": task.question,
             "answer": task.answer,
-            "target_box": list(task.target_box),
-            "tools_kwargs": {"pixelis": {"source_images": [{"bytes": png}]}},
+            "target_box": list(task.target_box) if task.target_box else None,
+            "tools_kwargs": {"pixelis": pixelis},
+            "tool_selection": list(TASK_TOOLS[task.kind]) if select_tools else None,
         },
     }
 
 
-def write_zoom_task_parquet(
+def write_task_parquet(
     path: str | Path,
     num: int,
     seed: int,
     split: str,
-    canvas_size: tuple[int, int] = CANVAS_SIZE,
+    kinds: list[str] | tuple[str, ...] = ALL_KINDS,
+    data_root: str | Path | None = None,
     shown_max_pixels: int = SHOWN_MAX_PIXELS,
+    select_tools: bool = False,
 ) -> Path:
-    """Generate `num` zoom tasks from `seed` and write them as verl RL rows to the parquet file `path`."""
-    tasks = generate_zoom_tasks(num, seed, canvas_size)
-    rows = [zoom_task_row(task, i, split, shown_max_pixels) for i, task in enumerate(tasks)]
+    """Generate `num` tasks from `seed` and write them as verl RL rows to the parquet file `path`.
+
+    Videos go to `<data_root>/videos/`; `data_root` (default: the parquet's folder) is what the tools' config
+    must name as its data root. `select_tools`: see `task_row`.
+    """
     path = Path(path)
+    data_root = Path(data_root or path.parent).resolve()
+    tasks = generate_tasks(num, seed, kinds)
+    rows = [
+        task_row(task, i, split, data_root / "videos", data_root, shown_max_pixels, select_tools)
+        for i, task in enumerate(tasks)
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_parquet(path, index=False)
     return path

@@ -19,6 +19,9 @@ PixelBox = tuple[int, int, int, int]  # x1, y1, x2, y2 in pixels; x2 and y2 excl
 _SNAP_EPS = 1e-6
 
 
+REDUCING_GAP = 2.0  # PIL: >= 3 is indistinguishable from a full resample, 2 is close and twice as fast
+
+
 class Zoom(NamedTuple):
     image: Image.Image
     box: PixelBox  # the box actually cropped, in pixels of the input image
@@ -91,8 +94,16 @@ def zoom(
     if not (box[0] < image.width and box[1] < image.height and box[2] > 0 and box[3] > 0):
         raise ValueError(f"zoom: box {list(box)} does not overlap the {image.width}x{image.height} image")
     used = limit_aspect(snap_box(box, image.size), image.size, max_aspect_ratio)
-    crop = image.crop(used).convert("RGB")
-    size = fit_size(crop.width, crop.height, min_pixels=min_pixels, max_pixels=max_pixels, factor=size_factor)
-    if size != crop.size:
-        crop = crop.resize(size, Image.Resampling.BICUBIC)
+    image = image if image.mode == "RGB" else image.convert("RGB")
+    width, height = used[2] - used[0], used[3] - used[1]
+    size = fit_size(width, height, min_pixels=min_pixels, max_pixels=max_pixels, factor=size_factor)
+    if size == (width, height):
+        crop = image.crop(used)
+    else:
+        # Resampling straight from the box skips copying the crop. Downscaling uses PIL's antialiased bilinear filter
+        # (40% cheaper than bicubic: a 1045x697 crop, 7 -> 4 ms) after an integer box-reduction of large crops
+        # (reducing_gap; a 2000x1500 crop: 20 -> 10 ms); small crops are upscaled bicubically, where it shows.
+        upscale = size[0] > width
+        resample = Image.Resampling.BICUBIC if upscale else Image.Resampling.BILINEAR
+        crop = image.resize(size, resample, box=used, reducing_gap=None if upscale else REDUCING_GAP)
     return Zoom(crop, used)

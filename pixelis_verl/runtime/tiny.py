@@ -33,7 +33,7 @@ from pixelis_verl.runtime.tiny_tokenizer import generic_corpus, train_tokenizer
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("PIXELIS_LOGGING_LEVEL", "WARN").upper())
 
-BUILDER_VERSION = 3  # bump whenever the files this module writes change; cached builds are then rebuilt
+BUILDER_VERSION = 4  # bump whenever the files this module writes change; cached builds are then rebuilt
 MARKER = "pixelis_tiny.json"
 CHAT_TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "chat_templates" / "qwen_vl_tools.jinja"
 MAX_VISION_TOKENS = 64  # merged patches per image: bounds sequence length on CPU
@@ -46,8 +46,13 @@ class Family:
     model_type: str
     architecture: str
     patch_size: int
-    coord_frame: str  # how the family grounds boxes (DESIGN.md §5); the warm-start traces use it
+    tool_config: str  # its tool YAML in conf/tools/ (coordinate frame, size factor); the warm-start traces use it
     image_mean: tuple[float, float, float] | None  # None: the processor's default (OpenAI CLIP)
+
+    def tool_config_path(self) -> Path:
+        from pixelis_verl.config import REPO_ROOT
+
+        return REPO_ROOT / "conf" / "tools" / self.tool_config
 
     def budget(self) -> ImageBudget:
         factor = self.patch_size * 2  # spatial merge size 2: one vision token per factor x factor pixels
@@ -55,8 +60,8 @@ class Family:
 
 
 FAMILIES = {
-    "qwen2_5_vl": Family("qwen2_5_vl", "Qwen2_5_VLForConditionalGeneration", 14, "absolute_resized", None),
-    "qwen3_vl": Family("qwen3_vl", "Qwen3VLForConditionalGeneration", 16, "relative_1000", (0.5, 0.5, 0.5)),
+    "qwen2_5_vl": Family("qwen2_5_vl", "Qwen2_5_VLForConditionalGeneration", 14, "pixel_tools.yaml", None),
+    "qwen3_vl": Family("qwen3_vl", "Qwen3VLForConditionalGeneration", 16, "pixel_tools_qwen3_vl.yaml", (0.5, 0.5, 0.5)),
 }
 
 
@@ -148,16 +153,22 @@ def _tokenizer_corpus(seed: int) -> list[str]:
     """Generic text plus rendered warm-start traces, so the template and tool-call JSON get their own merges."""
     from transformers.utils.chat_template_utils import render_jinja_template
 
-    from pixelis_verl.data.synth.zoom_tasks import generate_zoom_tasks
-    from pixelis_verl.runtime.warm_start import system_prompt, tool_schemas, zoom_trace
+    from pixelis_verl.data.rl_rows import ALL_KINDS
+    from pixelis_verl.data.synth.golden import load_tools
+    from pixelis_verl.data.synth.tasks import generate_tasks
+    from pixelis_verl.runtime.warm_start import golden_traces, task_schemas
 
     texts = generic_corpus(seed)
     template = CHAT_TEMPLATE_PATH.read_text()
-    for i, task in enumerate(generate_zoom_tasks(60, seed + 1)):
-        family = list(FAMILIES.values())[i % len(FAMILIES)]
-        messages, _ = zoom_trace(task, system_prompt(i), family.coord_frame, family.budget())
-        rendered, _ = render_jinja_template([messages], tools=tool_schemas(family.coord_frame), chat_template=template)
-        texts.append(rendered[0])
+    tasks = generate_tasks(4 * len(ALL_KINDS), seed + 1, ALL_KINDS)
+    for family in FAMILIES.values():
+        with tempfile.TemporaryDirectory(prefix="pixelis-tokenizer-") as data_root:
+            tools = load_tools(family.tool_config_path(), data_root)
+            traces = golden_traces(tasks, tools, family.budget(), Path(data_root))
+            for task, (messages, _) in zip(tasks, traces, strict=True):
+                schemas = task_schemas(task, tools)
+                rendered, _ = render_jinja_template([messages], tools=schemas, chat_template=template)
+                texts.append(rendered[0])
     return texts
 
 
@@ -201,7 +212,7 @@ def _build(spec: Family, out_dir: Path, seed: int, warm_start: bool) -> None:
 
     report = None
     if warm_start:
-        report = ws.warm_start(model, processor, spec.coord_frame, ws.WarmStartConfig(seed=seed))
+        report = ws.warm_start(model, processor, spec.tool_config_path(), ws.WarmStartConfig(seed=seed))
         (out_dir / "warm_start.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
     model.save_pretrained(out_dir, safe_serialization=True)
     processor.save_pretrained(out_dir)

@@ -1,13 +1,14 @@
-"""Warm start for the tiny VLMs: a short supervised run on zoom_in traces, so the model emits tool calls.
+"""Warm start for the tiny VLMs: a short supervised run on golden tool traces, so the model emits tool calls.
 
 A randomly initialised model never writes `<tool_call>`, so an RL test on it would exercise nothing but the
-no-tool path. A few dozen AdamW steps on synthetic traces ([system + zoom_in schema, user: image + question] →
-assistant `zoom_in` call → tool: crop + text → assistant `<answer>`) teach the format. The rate at which the model
-then writes a well-formed call is measured on held-out tasks with verl's own hermes parser, sampled (temperature 1,
-as in RL rollouts) and greedy, and recorded in `warm_start.json`.
+no-tool path. A few hundred AdamW steps on golden traces of the synthetic pixel tasks ([system + the six tool
+schemas, user: image + question] -> assistant tool calls -> tool: the tools' real responses -> assistant
+`<answer>`) teach the call format for every tool. The rate at which the model then writes a well-formed call is
+measured on held-out tasks with verl's own hermes parser, sampled (temperature 1, as in RL rollouts) and greedy,
+and recorded in `warm_start.json`.
 
-The traces use the real pieces: tasks from `pixelis_verl.data.synth.zoom_tasks`, the schema of the `zoom_in` tool
-for the family's coordinate frame, crops made by `pixelis_verl.ops.zoom` and the tool's own result text.
+The traces use the real pieces: tasks from `pixelis_verl.data.synth.tasks`, the family's tool YAML (its
+coordinate frame and schemas), and responses made by executing the tools (`pixelis_verl.data.synth.golden`).
 """
 
 from __future__ import annotations
@@ -17,21 +18,20 @@ import json
 import logging
 import math
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm import tqdm
 
-from pixelis_verl.data.rl_rows import SYSTEM_PROMPT
-from pixelis_verl.data.synth.zoom_tasks import ZoomTask, generate_zoom_tasks
-from pixelis_verl.ops.zoom import fit_size, zoom
+from pixelis_verl.data.rl_rows import ALL_KINDS, SYSTEM_PROMPT
+from pixelis_verl.data.synth.golden import golden_trace, load_tools
+from pixelis_verl.data.synth.tasks import TASK_TOOLS, PixelTask, generate_tasks
 from pixelis_verl.runtime.processor import ImageBudget
-from pixelis_verl.tools.base import PixelToolConfig
-from pixelis_verl.tools.coords import get_coord_frame
-from pixelis_verl.tools.zoom import TOOL_NAME, zoom_in_schema
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("PIXELIS_LOGGING_LEVEL", "WARN").upper())
@@ -45,19 +45,22 @@ HELD_OUT_SEED_OFFSET = 10_000  # eval tasks come from a different task stream th
 @dataclass
 class WarmStartConfig:
     seed: int = 0
-    num_train_tasks: int = 256
-    batch_size: int = 8
+    num_train_tasks: int = 140  # 20 per task kind
+    batch_size: int = 6
     lr: float = 5e-3  # high on purpose: ~1.5M parameters, one output format, a budget of a few hundred steps
     warmup_steps: int = 10
-    decay_steps: int = 180  # cosine decay to 10% of lr over these steps, then constant; 3e-3 or 150 steps did worse
-    max_steps: int = 300
-    min_steps: int = 120  # no check of the rate before this
+    decay_steps: int = 150  # cosine decay to 10% of lr over these steps, then constant
+    # Traces are ~700-1500 tokens (2-3 tool schemas in the prompt, tool images in the replies): a step costs ~3 s
+    # on one core, so the step cap is what bounds `make install`. The sampled rate was ~0.5-0.6 after 120-150
+    # steps of 8 traces (six tools; one zoom_in tool alone reached 0.8 in 120-300 steps).
+    max_steps: int = 180
+    min_steps: int = 90  # no check of the rate before this
     eval_every: int = 30  # steps between checks; training stops at the first check that meets the target
-    target_sampled_rate: float = 0.8
-    # Optional wall-clock cap, checked at each rate check. Off by default: the step cap bounds the time on an idle
-    # machine (~3 min per family on one core), and a clock would make the built model depend on the machine's load.
+    target_sampled_rate: float = 0.6
+    # Optional wall-clock cap, checked at each rate check. Off by default: the step cap bounds the time, and a
+    # clock would make the built model depend on the machine's load.
     time_budget_s: float | None = None
-    n_eval: int = 32
+    n_eval: int = 14  # 2 per task kind
     max_new_tokens: int = 48
     # Intra-op threads. On a shared 2-core machine, 2 threads ran a step 10x slower than 1 whenever another process
     # held a core (8 s vs 0.8 s, measured); the CLI builds the two families in parallel processes instead.
@@ -76,19 +79,21 @@ class WarmStartReport:
     target_sampled_rate: float
 
 
-def tool_schemas(coord_frame: str) -> list[dict[str, Any]]:
-    """The zoom_in schema exactly as verl's agent loop renders it (pydantic round trip drops unknown keys)."""
-    from verl.tools.schemas import OpenAIFunctionToolSchema
+def tool_schemas(tools: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tools' schemas exactly as verl's agent loop renders them (pydantic round trip drops unknown keys)."""
+    return [tool.tool_schema.model_dump(exclude_unset=True, exclude_none=True) for tool in tools.values()]
 
-    schema = OpenAIFunctionToolSchema.model_validate(zoom_in_schema(coord_frame))
-    return [schema.model_dump(exclude_unset=True, exclude_none=True)]
+
+def task_schemas(task: PixelTask, tools: dict[str, Any]) -> list[dict[str, Any]]:
+    """The schemas a row of the task's kind offers (the RL rows select their tools; see data/synth/tasks.py)."""
+    return tool_schemas({name: tools[name] for name in TASK_TOOLS[task.kind]})
 
 
 def system_prompt(index: int) -> str:
     return SYSTEM_PROMPTS[index % len(SYSTEM_PROMPTS)]
 
 
-def prompt_messages(task: ZoomTask, system: str) -> list[dict[str, Any]]:
+def prompt_messages(task: PixelTask, system: str) -> list[dict[str, Any]]:
     # The RL rows' user turn is "<image>\n" + question, which verl's RLHFDataset splits into these two blocks.
     return [
         {"role": "system", "content": system},
@@ -96,38 +101,11 @@ def prompt_messages(task: ZoomTask, system: str) -> list[dict[str, Any]]:
     ]
 
 
-def zoom_trace(task: ZoomTask, system: str, coord_frame: str, budget: ImageBudget) -> tuple[list, list]:
-    """(messages, images) of one golden trace: zoom into the target with some context, then answer.
-
-    `budget` is how the model's processor sizes images: the box is given in the frame of the image as shown, and the
-    crop is made as the zoom_in tool makes it with its default settings.
-    """
-    source = task.image.size
-    shown = fit_size(*source, min_pixels=budget.min_pixels, max_pixels=budget.max_pixels, factor=budget.factor)
-    x1, y1, x2, y2 = task.target_box
-    pad = max(8, (x2 - x1) // 2, (y2 - y1) // 2)  # context around the target, in source pixels
-    padded = (max(x1 - pad, 0), max(y1 - pad, 0), min(x2 + pad, source[0]), min(y2 + pad, source[1]))
-    tool = PixelToolConfig(coord_frame=coord_frame, size_factor=budget.factor)  # zoom_in's defaults
-    crop, used = zoom(
-        task.image,
-        padded,
-        min_pixels=tool.min_pixels,
-        max_pixels=tool.max_pixels,
-        size_factor=tool.size_factor,
-        max_aspect_ratio=tool.max_aspect_ratio,
-    )
-    extent = get_coord_frame(coord_frame).extent(shown, source)
-    box = [round(v * extent[i % 2] / source[i % 2]) for i, v in enumerate(padded)]
-    call = {"name": TOOL_NAME, "arguments": {"bbox_2d": box}}
-    tool_text = (  # what ZoomInTool answers
-        f"Zoomed into [{', '.join(map(str, used))}] (source pixels) of image 0; crop is {crop.width}x{crop.height}."
-    )
-    messages = prompt_messages(task, system) + [
-        {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": call}]},
-        {"role": "tool", "content": [{"type": "image"}, {"type": "text", "text": tool_text}]},
-        {"role": "assistant", "content": f"<answer>{task.answer}</answer>"},
-    ]
-    return messages, [task.image, crop]
+def golden_traces(
+    tasks: list[PixelTask], tools: dict[str, Any], budget: ImageBudget, data_root: Path
+) -> list[tuple[list, list]]:
+    """(messages, images) of each task's golden trace, system prompts alternating; videos go under data_root."""
+    return [golden_trace(t, i, system_prompt(i), tools, budget, data_root) for i, t in enumerate(tasks)]
 
 
 def assistant_label_mask(input_ids: list[int], header: list[int], end_id: int) -> list[bool]:
@@ -176,23 +154,34 @@ def collate(samples: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str, to
     return batch
 
 
-def is_well_formed_zoom_call(calls: list) -> bool:
-    """A zoom_in call whose arguments parse as JSON with bbox_2d = four numbers."""
+def is_well_formed_call(calls: list, tool_names: set[str]) -> bool:
+    """A call of a known tool whose arguments parse as a JSON object, boxes and points as lists of numbers."""
     for call in calls:
         try:
             args = json.loads(call.arguments)
         except (TypeError, ValueError):
             continue
-        box = args.get("bbox_2d") if isinstance(args, dict) else None
-        if call.name == TOOL_NAME and isinstance(box, list) and len(box) == 4:
-            if all(isinstance(v, int | float) and not isinstance(v, bool) for v in box):
-                return True
+        if call.name not in tool_names or not isinstance(args, dict):
+            continue
+        shapes = {"bbox_2d": 4, "point_2d": 2}
+        if all(_numbers(args[key], n) for key, n in shapes.items() if key in args):
+            return True
     return False
 
 
+def _numbers(value: Any, count: int) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == count
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+    )
+
+
 @torch.no_grad()
-def well_formed_rates(model: Any, processor: Any, tasks: list[ZoomTask], tools: list, max_new_tokens: int) -> dict:
-    """Fraction of held-out prompts whose reply holds a well-formed zoom_in call, greedy and sampled at T=1.
+def well_formed_rates(
+    model: Any, processor: Any, tasks: list[PixelTask], tools: dict[str, Any], max_new_tokens: int
+) -> dict:
+    """Fraction of held-out prompts whose reply holds a well-formed tool call, greedy and sampled at T=1.
 
     Replies are parsed by verl's hermes ToolParser, the parser ToolAgentLoop uses. Vision placeholder tokens are
     suppressed, as the HF rollout does, because a sampled `<|image_pad|>` breaks M-RoPE position ids.
@@ -200,10 +189,14 @@ def well_formed_rates(model: Any, processor: Any, tasks: list[ZoomTask], tools: 
     from verl.experimental.agent_loop import tool_parser
 
     parser = tool_parser.ToolParser.get_tool_parser("hermes", processor.tokenizer)
+    names = set(tools)
     tokenizer = processor.tokenizer
     suppress = tokenizer.convert_tokens_to_ids(["<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>"])
     prompts = [prompt_messages(t, system_prompt(i)) for i, t in enumerate(tasks)]
-    texts = [processor.apply_chat_template(p, tools=tools, tokenize=False, add_generation_prompt=True) for p in prompts]
+    texts = [
+        processor.apply_chat_template(p, tools=task_schemas(t, tools), tokenize=False, add_generation_prompt=True)
+        for p, t in zip(prompts, tasks, strict=True)
+    ]
     enc = processor(
         text=texts, images=[[t.image] for t in tasks], return_tensors="pt", padding=True, padding_side="left"
     )
@@ -228,7 +221,7 @@ def well_formed_rates(model: Any, processor: Any, tasks: list[ZoomTask], tools: 
             ok = 0
             for reply in replies:
                 _, calls = asyncio.run(parser.extract_tool_calls(reply))
-                ok += is_well_formed_zoom_call(calls)
+                ok += is_well_formed_call(calls, names)
             rates[mode] = ok / len(tasks)
     finally:
         parser_logger.setLevel(level)
@@ -236,28 +229,32 @@ def well_formed_rates(model: Any, processor: Any, tasks: list[ZoomTask], tools: 
     return rates
 
 
-def warm_start(model: Any, processor: Any, coord_frame: str, config: WarmStartConfig) -> WarmStartReport:
-    """Train `model` in place on zoom_in traces until the sampled well-formed rate reaches the target.
+def warm_start(model: Any, processor: Any, tool_config: Path, config: WarmStartConfig) -> WarmStartReport:
+    """Train `model` in place on golden traces until the sampled well-formed rate reaches the target.
 
-    `coord_frame` is how the family grounds boxes (`absolute_resized` for Qwen2.5-VL, `relative_1000` for Qwen3-VL).
+    `tool_config` is the family's tool YAML (conf/tools/): its coordinate frame and schemas are the family's.
     """
     threads = torch.get_num_threads()
     torch.set_num_threads(config.num_threads)
     try:
-        return _train(model, processor, coord_frame, config)
+        with tempfile.TemporaryDirectory(prefix="pixelis-warm-start-") as data_root:
+            return _train(model, processor, load_tools(tool_config, data_root), Path(data_root), config)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(model: Any, processor: Any, coord_frame: str, config: WarmStartConfig) -> WarmStartReport:
+def _train(
+    model: Any, processor: Any, tools: dict[str, Any], data_root: Path, config: WarmStartConfig
+) -> WarmStartReport:
     torch.manual_seed(config.seed)
     start = time.monotonic()
-    tools = tool_schemas(coord_frame)
-    train_tasks = generate_zoom_tasks(config.num_train_tasks, config.seed)
-    eval_tasks = generate_zoom_tasks(config.n_eval, config.seed + HELD_OUT_SEED_OFFSET)
-    budget = ImageBudget.of(processor)
-    traces = [zoom_trace(t, system_prompt(i), coord_frame, budget) for i, t in enumerate(train_tasks)]
-    samples = [encode_trace(processor, messages, images, tools) for messages, images in traces]
+    train_tasks = generate_tasks(config.num_train_tasks, config.seed, ALL_KINDS)
+    eval_tasks = generate_tasks(config.n_eval, config.seed + HELD_OUT_SEED_OFFSET, ALL_KINDS)
+    traces = golden_traces(train_tasks, tools, ImageBudget.of(processor), data_root)
+    samples = [
+        encode_trace(processor, messages, images, task_schemas(task, tools))
+        for task, (messages, images) in zip(train_tasks, traces, strict=True)
+    ]
     pad_id = processor.tokenizer.pad_token_id
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, config))

@@ -2,19 +2,21 @@
 
 verl creates a tool instance per call and calls `execute(instance_id, parameters, agent_data=...)`.
 A pixel tool needs, from `agent_data`, the images the model has seen (`image_data`, already resized
-by qwen_vl_utils; crops returned by earlier calls are appended after each call, so index i is the
-i-th image the model saw) and, when the row provides it, the full-resolution source of a question
-image (`tools_kwargs["pixelis"]["source_images"]`, aligned with the question images).
+by qwen_vl_utils; images returned by earlier calls are appended after each turn, so index i is the
+i-th image the model saw) and the media the row provides (`tools_kwargs["pixelis"]`, see
+`pixelis_verl.tools.media`): the full-resolution source of each question image and a video.
+An image that shows a video frame (a question frame, or a frame a tool returned) has the decoded
+native frame as its source.
 
 `execute` never raises. verl would turn an exception into a generic text and reward 0; instead an
-argument error becomes a one-line explanation the model can act on plus `invalid_call_penalty`, and a
-bug is logged with its traceback and answered the same way, so one bad call never ends a rollout.
-Every call appends a `StepRecord` to `agent_data.extra_fields["pixelis_steps"]` for the reward.
+argument error becomes a one-line explanation the model can act on plus `invalid_call_penalty`, a
+problem with the row's media is explained without a penalty, and a bug is logged with its traceback
+and answered like an argument error, so one bad call never ends a rollout. Every call appends a
+`StepRecord` to `agent_data.extra_fields["pixelis_steps"]` for the reward.
 """
 
 import abc
 import asyncio
-import io
 import logging
 import os
 import time
@@ -26,10 +28,12 @@ from verl.tools.base_tool import BaseTool
 from verl.tools.schemas import OpenAIFunctionToolSchema, ToolResponse
 from verl.utils.rollout_trace import rollout_trace_op
 
-from pixelis_verl.tools.coords import ToolArgumentError, get_coord_frame, show_value
+from pixelis_verl.tools import media
+from pixelis_verl.tools.coords import ToolArgumentError, get_coord_frame, parse_int, show_value
+from pixelis_verl.tools.state import STORE, TrajectoryState
 from pixelis_verl.tools.steps import StepRecord, append_step, observation_feature
 
-__all__ = ["ImageView", "PixelResult", "PixelTool", "PixelToolConfig", "ToolArgumentError", "load_source_image"]
+__all__ = ["ImageView", "PixelResult", "PixelTool", "PixelToolConfig", "ToolArgumentError"]
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("PIXELIS_LOGGING_LEVEL", "WARN"))
@@ -46,9 +50,19 @@ class PixelToolConfig:
     size_factor: int = 28  # returned image sides are multiples of this (vision patch x merge size), pixels
     max_aspect_ratio: float = 50.0  # sliver boxes are widened to at most this long/short side ratio
     invalid_call_penalty: float = -0.05  # step reward of a call that fails
+    data_root: str | None = None  # media paths in rows resolve inside this directory; None: rows may give no paths
+    max_source_pixels: int = 50_000_000  # larger source images are downscaled to this area as they load
+    max_decode_pixels: int = 150_000_000  # larger images are refused before decoding (decompression bombs)
+    max_video_frames: int = 108_000  # longer videos are refused (an hour at 30 frames/s)
+    max_frame_pixels: int = 1280 * 720  # video frames are decoded at most this large (area, pixels)
 
     def __post_init__(self) -> None:
         get_coord_frame(self.coord_frame)
+        if min(self.max_source_pixels, self.max_decode_pixels, self.max_video_frames, self.max_frame_pixels) < 1:
+            raise ValueError(
+                "pixel tool config: max_source_pixels, max_decode_pixels, max_video_frames and "
+                "max_frame_pixels must be positive"
+            )
         if not (0 < self.min_pixels <= self.max_pixels and self.size_factor > 0):
             raise ValueError(
                 f"pixel tool config: need 0 < min_pixels <= max_pixels and size_factor > 0; got "
@@ -60,6 +74,16 @@ class PixelToolConfig:
                 f"max_pixels={self.max_pixels}, size_factor={self.size_factor}, "
                 f"max_aspect_ratio={self.max_aspect_ratio}"
             )
+
+    @property
+    def media_limits(self) -> media.MediaLimits:
+        return media.MediaLimits(
+            data_root=self.data_root,
+            max_source_pixels=self.max_source_pixels,
+            max_decode_pixels=self.max_decode_pixels,
+            max_video_frames=self.max_video_frames,
+            max_frame_pixels=self.max_frame_pixels,
+        )
 
     @classmethod
     def from_dict(cls, config: dict[str, Any]) -> "PixelToolConfig":
@@ -75,7 +99,8 @@ class PixelToolConfig:
 class ImageView:
     index: int  # position in agent_data.image_data
     shown: Image.Image  # the image as the model saw it
-    source: Image.Image  # the full-resolution source when the row provides one, else `shown`
+    source: Image.Image  # full resolution: the row's source image or the native video frame, else `shown`
+    frame: int | None = None  # the video frame the image shows, if it shows one
 
 
 @dataclass
@@ -84,24 +109,7 @@ class PixelResult:
     images: list[Image.Image] = field(default_factory=list)
     image_index: int | None = None
     box_source: tuple[int, int, int, int] | None = None  # source pixels, x2/y2 exclusive
-
-
-def load_source_image(tools_kwargs: dict[str, Any] | None, index: int) -> Image.Image | None:
-    """The full-resolution image the row provides for question image `index`, or None.
-
-    Entries of `tools_kwargs["pixelis"]["source_images"]` are `{"bytes": b"..."}`, `{"path": "..."}`
-    or a path string. A dict may carry both keys with one None: parquet unifies struct fields across rows.
-    """
-    sources = ((tools_kwargs or {}).get("pixelis") or {}).get("source_images") or []
-    if index >= len(sources) or not sources[index]:
-        return None
-    entry = sources[index]
-    data, path = (entry.get("bytes"), entry.get("path")) if isinstance(entry, dict) else (None, entry)
-    if data:
-        return Image.open(io.BytesIO(data)).convert("RGB")
-    if path:
-        return Image.open(path).convert("RGB")
-    return None
+    frames: list[int] | None = None  # the video frame each returned image shows, when they show frames
 
 
 class PixelTool(BaseTool, abc.ABC):
@@ -131,28 +139,36 @@ class PixelTool(BaseTool, abc.ABC):
         if count == 0:
             raise ToolArgumentError(f"{self.name}: there is no image to look at in this conversation")
         value = params.get("image_index")
-        value = 0 if value is None else value
-        index = None
-        if isinstance(value, int) and not isinstance(value, bool):
-            index = value
-        elif isinstance(value, float) and value.is_integer():
-            index = int(value)
-        elif isinstance(value, str):
-            try:
-                index = int(value.strip())
-            except ValueError:
-                index = None
-        if index is None or not 0 <= index < count:
-            raise ToolArgumentError(
-                f"{self.name}: image_index must be an integer from 0 to {count - 1} "
-                f"(0 = the question image); got {show_value(value)}"
-            )
-        return index
+        hint = " (0 = the question image)"
+        return parse_int(self.name, 0 if value is None else value, "image_index", low=0, high=count - 1, hint=hint)
+
+    def state(self, agent_data: Any) -> TrajectoryState:
+        """What earlier calls of this trajectory left (masks, frame images)."""
+        return STORE.get(agent_data.request_id)
+
+    def frame_of(self, agent_data: Any, index: int) -> int | None:
+        """The video frame image `index` shows: a question frame of a video row, or a frame a tool returned."""
+        question_frames = media.question_frames(agent_data.tools_kwargs)
+        if index < len(question_frames):
+            return question_frames[index]
+        return self.state(agent_data).frame_of(agent_data.image_data[index])
+
+    def video(self, agent_data: Any, *, max_pixels: int | None = None) -> media.VideoReader:
+        """A reader for the row's video; a video tool called in a conversation without one is the model's mistake."""
+        entry = media.video_entry(agent_data.tools_kwargs)
+        if entry is None:
+            raise ToolArgumentError(f"{self.name}: this conversation has no video; the tool works on videos only")
+        return media.open_video(entry, self.settings.media_limits, max_pixels=max_pixels)
 
     def view(self, agent_data: Any, index: int) -> ImageView:
         shown = agent_data.image_data[index]
-        source = load_source_image(agent_data.tools_kwargs, index)
-        return ImageView(index=index, shown=shown, source=source if source is not None else shown)
+        frame = self.frame_of(agent_data, index)
+        if frame is not None:
+            with self.video(agent_data, max_pixels=self.settings.max_source_pixels) as reader:
+                source = Image.fromarray(reader.frames([frame])[0].image)
+        else:
+            source = media.source_image(agent_data.tools_kwargs, index, self.settings.media_limits) or shown
+        return ImageView(index=index, shown=shown, source=source, frame=frame)
 
     def _run_and_observe(self, parameters: Any, agent_data: Any) -> tuple[PixelResult, list[float] | None]:
         if agent_data is None:
@@ -176,6 +192,9 @@ class PixelTool(BaseTool, abc.ABC):
             result, observation = await asyncio.to_thread(self._run_and_observe, parameters, agent_data)
         except ToolArgumentError as e:
             error, error_kind = str(e), "argument"
+        except media.MediaError as e:
+            error, error_kind = f"{self.name}: {e}", "media"
+            logger.warning("%s: request %s: %s", self.name, getattr(agent_data, "request_id", None), e)
         except Exception as e:
             logger.exception(
                 "%s: call with arguments %s failed (request %s)",
@@ -188,11 +207,14 @@ class PixelTool(BaseTool, abc.ABC):
         latency_ms = (time.perf_counter() - started) * 1000.0
 
         if result is None:
-            response, reward = ToolResponse(text=error), self.settings.invalid_call_penalty
+            reward = 0.0 if error_kind == "media" else self.settings.invalid_call_penalty
+            response = ToolResponse(text=error)
         elif result.images:
             response, reward = ToolResponse(text=result.text, image=list(result.images)), 0.0
         else:
             response, reward = ToolResponse(text=result.text), 0.0
+        if result is not None and result.frames:
+            self.state(agent_data).add_frame_images(result.images, result.frames)
         if agent_data is not None:
             record = StepRecord(
                 tool=self.name,

@@ -18,6 +18,7 @@ from typing import Any
 
 Size = tuple[int, int]  # (width, height) in pixels
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2
+Point = tuple[float, float]  # x, y
 
 # Longest rendering of a bad value inside an error message; verl truncates tool text to
 # `multi_turn.max_tool_response_length` (256 characters by default).
@@ -37,15 +38,15 @@ class CoordFrame:
 COORD_FRAMES: dict[str, CoordFrame] = {
     "absolute_resized": CoordFrame(
         extent=lambda shown, source: shown,
-        help="pixel coordinates of the image as you see it (0 to its width and height)",
+        help="pixels of the image as you see it",
     ),
     "relative_1000": CoordFrame(
         extent=lambda shown, source: (1000.0, 1000.0),
-        help="relative coordinates from 0 to 1000 on each axis ([0, 0, 1000, 1000] is the whole image)",
+        help="relative coordinates, 0 to 1000 on each axis",
     ),
     "absolute_source": CoordFrame(
         extent=lambda shown, source: source,
-        help="pixel coordinates of the original full-resolution image",
+        help="pixels of the full-resolution image",
     ),
 }
 
@@ -78,8 +79,24 @@ def _as_number(value: Any) -> float | None:
     return None
 
 
-def parse_box(tool: str, value: Any, arg: str = "bbox_2d") -> Box:
-    """[x1, y1, x2, y2] from a list/tuple of numbers or numeric strings, or a JSON string of one."""
+def parse_int(tool: str, value: Any, arg: str, *, low: int, high: int, hint: str = "") -> int:
+    """An integer argument in [low, high] from an int, an integral float or a numeric string."""
+    number = _as_number(value)
+    if number is None or not math.isfinite(number) or not number.is_integer() or not low <= number <= high:
+        raise ToolArgumentError(f"{tool}: {arg} must be an integer from {low} to {high}{hint}; got {show_value(value)}")
+    return int(number)
+
+
+def parse_number(tool: str, value: Any, arg: str) -> float:
+    """A finite number from a number or a numeric string."""
+    number = _as_number(value)
+    if number is None or not math.isfinite(number):
+        raise ToolArgumentError(f"{tool}: {arg} must be a number; got {show_value(value)}")
+    return number
+
+
+def _numbers(tool: str, value: Any, arg: str, count: int, shape: str) -> list[float]:
+    """`count` finite numbers from a list/tuple of numbers or numeric strings, or a JSON string of one."""
     given = show_value(value)
     if isinstance(value, str):
         try:
@@ -87,13 +104,26 @@ def parse_box(tool: str, value: Any, arg: str = "bbox_2d") -> Box:
         except ValueError:
             pass
     numbers = [_as_number(v) for v in value] if isinstance(value, list | tuple) else []
-    if len(numbers) != 4 or None in numbers:
-        raise ToolArgumentError(f"{tool}: {arg} must be a list of 4 numbers [x1, y1, x2, y2]; got {given}")
+    if len(numbers) != count or None in numbers:
+        raise ToolArgumentError(f"{tool}: {arg} must be a list of {count} numbers {shape}; got {given}")
     if not all(math.isfinite(n) for n in numbers):
         raise ToolArgumentError(f"{tool}: {arg} must contain finite numbers; got {given}")
-    x1, y1, x2, y2 = numbers
+    return numbers
+
+
+def parse_point(tool: str, value: Any, arg: str = "point_2d") -> Point:
+    """[x, y] from a list/tuple of numbers or numeric strings, or a JSON string of one."""
+    x, y = _numbers(tool, value, arg, 2, "[x, y]")
+    return x, y
+
+
+def parse_box(tool: str, value: Any, arg: str = "bbox_2d") -> Box:
+    """[x1, y1, x2, y2] from a list/tuple of numbers or numeric strings, or a JSON string of one."""
+    x1, y1, x2, y2 = _numbers(tool, value, arg, 4, "[x1, y1, x2, y2]")
     if not (x1 < x2 and y1 < y2):
-        raise ToolArgumentError(f"{tool}: {arg} must be [x1, y1, x2, y2] with x1 < x2 and y1 < y2; got {given}")
+        raise ToolArgumentError(
+            f"{tool}: {arg} must be [x1, y1, x2, y2] with x1 < x2 and y1 < y2; got {show_value(value)}"
+        )
     return x1, y1, x2, y2
 
 
@@ -114,3 +144,25 @@ def box_to_source(
         )
     sx, sy = source[0] / ew, source[1] / eh
     return x1 * sx, y1 * sy, x2 * sx, y2 * sy
+
+
+def point_to_source(
+    tool: str, point: Point, frame: str, shown: Size, source: Size, *, image_index: int, arg: str = "point_2d"
+) -> tuple[int, int]:
+    """Map `point` (in `frame`) to the source pixel it falls in; a point outside the image is an error, not clipped."""
+    ew, eh = get_coord_frame(frame).extent(shown, source)
+    if not (0 <= point[0] <= ew and 0 <= point[1] <= eh):
+        raise ToolArgumentError(
+            f"{tool}: {arg} [{point[0]:g}, {point[1]:g}] lies outside image {image_index}, "
+            f"which spans [0, 0, {ew:g}, {eh:g}] in {frame} coordinates"
+        )
+    x = min(int(point[0] * source[0] / ew), source[0] - 1)
+    y = min(int(point[1] * source[1] / eh), source[1] - 1)
+    return x, y
+
+
+def box_from_source(box: Box, frame: str, shown: Size, source: Size) -> list[int]:
+    """A source-pixel box in `frame` coordinates, rounded: how tools report boxes back to the model."""
+    ew, eh = get_coord_frame(frame).extent(shown, source)
+    sx, sy = ew / source[0], eh / source[1]
+    return [round(box[0] * sx), round(box[1] * sy), round(box[2] * sx), round(box[3] * sy)]

@@ -27,7 +27,7 @@ class StepRecord(TypedDict):
     args: Any  # the arguments exactly as the model gave them (usually a dict)
     ok: bool  # True when the call produced an observation
     error: str | None  # the error text shown to the model, None when ok
-    error_kind: Literal["argument", "internal"] | None  # the model's mistake vs a bug in the tool or data
+    error_kind: Literal["argument", "media", "internal"] | None  # the model's mistake, unusable row media, a bug
     reward: float  # the step reward returned to verl (0.0, or the invalid-call penalty)
     latency_ms: float  # wall time of the call, including image decoding
     image_index: int | None  # which image the call looked at, when it got that far

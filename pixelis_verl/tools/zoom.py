@@ -11,48 +11,23 @@ from verl.tools.schemas import OpenAIFunctionToolSchema
 
 from pixelis_verl.ops.zoom import zoom
 from pixelis_verl.tools.base import PixelResult, PixelTool, ToolArgumentError
-from pixelis_verl.tools.coords import box_to_source, get_coord_frame, parse_box
+from pixelis_verl.tools.coords import box_to_source, parse_box
+from pixelis_verl.tools.schemas import box_param, function_schema, image_index_param
 
 TOOL_NAME = "zoom_in"
 
 
 def zoom_in_schema(coord_frame: str) -> dict[str, Any]:
-    """zoom_in's OpenAI tool schema for a coordinate frame.
-
-    verl's pydantic schema keeps only type/description/enum of a property (items, minItems... are
-    dropped), so the box's shape, order and frame are spelled out in the description.
-    """
-    return {
-        "type": "function",
-        "function": {
-            "name": TOOL_NAME,
-            "description": (
-                "Zoom into a rectangular region of an image to see small details at full resolution. "
-                "Returns the region as a new image, which gets the next image_index."
-            ),
-            "parameters": {
-                "type": "object",
-                "properties": {
-                    "bbox_2d": {
-                        "type": "array",
-                        "description": (
-                            "The region as [x1, y1, x2, y2]: exactly 4 numbers, the top-left (x1, y1) and "
-                            "bottom-right (x2, y2) corners with x1 < x2 and y1 < y2, in "
-                            f"{get_coord_frame(coord_frame).help}. Parts outside the image are cut off."
-                        ),
-                    },
-                    "image_index": {
-                        "type": "integer",
-                        "description": (
-                            "Which image to zoom into, counting every image you have seen in order: "
-                            "0 = the question image, then one more per image returned by a tool. Default 0."
-                        ),
-                    },
-                },
-                "required": ["bbox_2d"],
-            },
+    """zoom_in's OpenAI tool schema for a coordinate frame."""
+    return function_schema(
+        TOOL_NAME,
+        "Zoom into a region of an image to see details at full resolution; returns it as a new image.",
+        {
+            "bbox_2d": box_param(coord_frame, "The region"),
+            "image_index": image_index_param("Image to zoom into"),
         },
-    }
+        required=["bbox_2d"],
+    )
 
 
 class ZoomInTool(PixelTool):

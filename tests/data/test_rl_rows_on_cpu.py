@@ -1,4 +1,4 @@
-"""Zoom-task parquet rows read back by verl's RLHFDataset, and handed to zoom_in the way the agent loop does."""
+"""Synthetic task rows read back by verl's RLHFDataset, and handed to the tools the way the agent loop does."""
 
 import asyncio
 import io
@@ -14,18 +14,20 @@ from verl.experimental.agent_loop.tool_agent_loop import AgentData
 from verl.tools.tool_registry import initialize_tools_from_config
 from verl.utils.dataset.rl_dataset import RLHFDataset
 
-from pixelis_verl.data.rl_rows import DATA_SOURCE, SHOWN_MAX_PIXELS, SYSTEM_PROMPT, write_zoom_task_parquet
-from pixelis_verl.data.synth.zoom_tasks import COLOURS, generate_zoom_tasks
+from pixelis_verl.data.rl_rows import DATA_SOURCE, SHOWN_MAX_PIXELS, SYSTEM_PROMPT, write_task_parquet
+from pixelis_verl.data.synth.tasks import generate_tasks
+from pixelis_verl.data.synth.zoom_tasks import COLOURS
 from pixelis_verl.ops.zoom import fit_size
 from pixelis_verl.tools.steps import STEPS_KEY
 
 TOOLS_YAML = Path(__file__).resolve().parents[2] / "conf" / "tools" / "pixel_tools.yaml"
-SEED, NUM = 3, 3
+SEED, NUM = 3, 7
+KINDS = ("text", "colour", "shape", "sign", "size", "motion", "event")
 
 
 @pytest.fixture(scope="module")
 def parquet(tmp_path_factory) -> Path:
-    return write_zoom_task_parquet(tmp_path_factory.mktemp("data") / "zoom.parquet", num=NUM, seed=SEED, split="train")
+    return write_task_parquet(tmp_path_factory.mktemp("data") / "tasks.parquet", NUM, SEED, "train", KINDS)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +57,7 @@ def test_parquet_rows_follow_verls_rl_schema(parquet):
         "agent_name",
         "extra_info",
     }
-    tasks = generate_zoom_tasks(NUM, seed=SEED)
+    tasks = generate_tasks(NUM, SEED, KINDS)
     for i, (row, task) in enumerate(zip(frame.to_dict("records"), tasks, strict=True)):
         assert (
             row["data_source"] == DATA_SOURCE
@@ -72,8 +74,14 @@ def test_parquet_rows_follow_verls_rl_schema(parquet):
         extra = row["extra_info"]
         assert extra["index"] == i and extra["split"] == "train" and extra["answer"] == task.answer
         assert extra["question"] == task.question and list(extra["target_box"]) == list(task.target_box)
-        (source,) = extra["tools_kwargs"]["pixelis"]["source_images"]
-        assert source["bytes"] == image["bytes"]
+        assert extra["kind"] == KINDS[i]
+        pixelis = extra["tools_kwargs"]["pixelis"]
+        if task.frames:  # video rows: the mp4 under the data root, the question image is frame 0
+            assert len(pixelis["source_images"]) == 0 and list(pixelis["video"]["question_frames"]) == [0]
+            assert (parquet.parent / pixelis["video"]["path"]).is_file()
+        else:
+            (source,) = pixelis["source_images"]
+            assert source["bytes"] == image["bytes"] and pixelis["video"] is None
 
 
 def test_rlhf_dataset_turns_a_row_into_raw_prompt_and_tools_kwargs(dataset):
@@ -94,7 +102,7 @@ def _shown(image: Image.Image, max_pixels: int) -> Image.Image:
 
 
 def test_zoom_in_on_a_dataset_row_recovers_the_target_from_the_source(dataset):
-    (zoom_in,) = initialize_tools_from_config(str(TOOLS_YAML))
+    zoom_in = next(t for t in initialize_tools_from_config(str(TOOLS_YAML)) if t.name == "zoom_in")
     item = dataset[1]  # a colour task: "What colour is the small circle?"
     assert item["extra_info"]["kind"] == "colour"
     image = item["raw_prompt"][1]["content"][0]
@@ -119,3 +127,24 @@ def test_zoom_in_on_a_dataset_row_recovers_the_target_from_the_source(dataset):
     crop = np.asarray(response.image[0]).astype(int)
     colour = COLOURS[item["reward_model"]["ground_truth"]]
     assert (np.abs(crop - colour).sum(axis=-1) < 30).mean() > 0.05
+
+
+def test_select_frames_on_a_video_row_reads_the_rows_video(dataset, parquet, monkeypatch):
+    monkeypatch.setenv("PIXELIS_DATA_ROOT", str(parquet.parent))
+    select_frames = next(t for t in initialize_tools_from_config(str(TOOLS_YAML)) if t.name == "select_frames")
+    item = dataset[5]  # a motion task
+    assert item["extra_info"]["kind"] == "motion"
+    image = item["raw_prompt"][1]["content"][0]
+    agent_data = AgentData(
+        messages=item["raw_prompt"],
+        image_data=[_shown(image["image"], image["max_pixels"])],
+        video_data=None,
+        audio_data=None,
+        mm_processor_kwargs=None,
+        metrics={},
+        request_id="row-5",
+        tools_kwargs=item["tools_kwargs"],
+    )
+    response, reward, _ = asyncio.run(select_frames.execute("id", {"num_frames": 3}, agent_data=agent_data))
+    assert reward == 0.0 and len(response.image) == 3, response.text
+    assert "frame 0 (0.00 s)" in response.text and "frame 29 (2.90 s)" in response.text

@@ -14,6 +14,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
+from pixelis_verl.data.synth.golden import load_tools
 from pixelis_verl.runtime.processor import install_cpu_processors
 from pixelis_verl.runtime.tiny import CHAT_TEMPLATE_PATH, FAMILIES, MARKER, MAX_VISION_TOKENS, tiny_model_path
 from pixelis_verl.runtime.warm_start import tool_schemas
@@ -118,6 +119,11 @@ def test_hf_processor_returns_image_only_processor_in_fresh_process(model_dir, t
     assert has_template == "True"
 
 
+def _schemas(family: str, data_root) -> list[dict]:
+    """The family's six tool schemas as verl's agent loop renders them."""
+    return tool_schemas(load_tools(FAMILIES[family].tool_config_path(), data_root))
+
+
 def test_processor_and_tokenizer_carry_the_tool_template(model_dir, processor):
     from transformers import AutoTokenizer
 
@@ -127,7 +133,7 @@ def test_processor_and_tokenizer_carry_the_tool_template(model_dir, processor):
     assert AutoTokenizer.from_pretrained(model_dir).chat_template == template  # verl's hf_tokenizer path
 
 
-def test_tool_call_and_image_tool_response_merge_like_a_full_render(model_dir, processor):
+def test_tool_call_and_image_tool_response_merge_like_a_full_render(model_dir, processor, tmp_path):
     """The token stream ToolAgentLoop builds turn by turn equals one render of the whole conversation."""
     from transformers import AutoConfig
     from verl.utils.tokenizer.continuous_token_wiring import create_continuous_token_builder
@@ -135,7 +141,7 @@ def test_tool_call_and_image_tool_response_merge_like_a_full_render(model_dir, p
     tokenizer = processor.tokenizer
     model_type = AutoConfig.from_pretrained(model_dir).model_type
     builder = create_continuous_token_builder(tokenizer, hf_model_type=model_type, processor=processor)
-    tools = tool_schemas(FAMILIES[model_type].coord_frame)
+    tools = _schemas(model_type, tmp_path)
     image, crop = _image(), _image((96, 64), "blue")
     prompt = [
         {"role": "system", "content": "You are a helpful assistant."},
@@ -168,8 +174,8 @@ def test_tool_call_and_image_tool_response_merge_like_a_full_render(model_dir, p
     assert text.count("<|im_start|>user") == 2  # the question, then both tool results in one turn
 
 
-def test_chat_template_renders_hermes_tool_call_and_tool_response(processor):
-    tools = tool_schemas("absolute_resized")
+def test_chat_template_renders_hermes_tool_call_and_tool_response(processor, tmp_path):
+    tools = _schemas("qwen2_5_vl", tmp_path)
     messages = [
         {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Q"}]},
         {

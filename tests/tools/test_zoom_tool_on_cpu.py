@@ -120,12 +120,13 @@ def test_zoom_without_source_crops_the_shown_image(zoom_in):
 
 
 @pytest.mark.parametrize("entry_kind", ["path_dict", "path_str", "parquet_unified"])
-def test_zoom_reads_the_source_from_a_path(zoom_in, tmp_path, entry_kind):
+def test_zoom_reads_the_source_from_a_path(tmp_path, entry_kind):
+    zoom_in = ZoomInTool(config={"type": "native", "data_root": str(tmp_path)}, tool_schema=None)
     path = tmp_path / "source.png"
     _source().save(path)
     entry = {
         "path_dict": {"path": str(path)},
-        "path_str": str(path),
+        "path_str": "source.png",  # relative to the data root
         "parquet_unified": {"bytes": None, "path": str(path)},
     }
     shown = _source().resize((448, 448))
@@ -144,7 +145,7 @@ def test_zoom_reads_the_source_from_a_path(zoom_in, tmp_path, entry_kind):
     ],
 )
 def test_every_coord_frame_zooms_into_the_same_source_pixels(tmp_path, frame, box):
-    tool = ZoomInTool(config={"type": "native", "coord_frame": frame}, tool_schema=None)
+    tool = ZoomInTool(config={"type": "native", "coord_frame": frame, "data_root": str(tmp_path)}, tool_schema=None)
     source = Image.new("RGB", (1000, 1000), (255, 255, 255))
     source.save(tmp_path / "source.png")
     tools_kwargs = {"pixelis": {"source_images": [str(tmp_path / "source.png")]}}

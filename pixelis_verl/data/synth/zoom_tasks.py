@@ -79,19 +79,26 @@ def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, box: tuple[int, int, int,
         raise ValueError(f"unknown shape {shape!r}; known: {SHAPES}")
 
 
-def _text_target(rng: np.random.Generator, canvas: Image.Image) -> tuple[str, str, tuple[int, int, int, int]]:
-    is_number = rng.random() < 0.3
-    answer = str(int(rng.integers(100, 10000))) if is_number else str(rng.choice(WORDS))
-    font = ImageFont.load_default(size=int(rng.integers(TEXT_SIZES_PX[0], TEXT_SIZES_PX[1] + 1)))
-    left, top, right, bottom = font.getbbox(answer)
-    pad = 3
+def draw_label(
+    rng: np.random.Generator, canvas: Image.Image, text: str, size_px: int, pad: int
+) -> tuple[int, int, int, int]:
+    """Black `text` on a white, grey-outlined box at a random place; returns the box (x2/y2 exclusive)."""
+    font = ImageFont.load_default(size=size_px)
+    left, top, right, bottom = font.getbbox(text)
     w, h = right - left + 2 * pad, bottom - top + 2 * pad
     x, y = _place(rng, canvas.size, w, h)
     draw = ImageDraw.Draw(canvas)
     draw.rectangle((x, y, x + w - 1, y + h - 1), fill=(255, 255, 255), outline=(90, 90, 90))
-    draw.text((x + pad - left, y + pad - top), answer, font=font, fill=(0, 0, 0))
+    draw.text((x + pad - left, y + pad - top), text, font=font, fill=(0, 0, 0))
+    return x, y, x + w, y + h
+
+
+def _text_target(rng: np.random.Generator, canvas: Image.Image) -> tuple[str, str, tuple[int, int, int, int]]:
+    is_number = rng.random() < 0.3
+    answer = str(int(rng.integers(100, 10000))) if is_number else str(rng.choice(WORDS))
+    box = draw_label(rng, canvas, answer, int(rng.integers(TEXT_SIZES_PX[0], TEXT_SIZES_PX[1] + 1)), pad=3)
     question = f"What {'number' if is_number else 'word'} is written in the small box?"
-    return question, answer, (x, y, x + w, y + h)
+    return question, answer, box
 
 
 def _colour_target(rng: np.random.Generator, canvas: Image.Image) -> tuple[str, str, tuple[int, int, int, int]]:

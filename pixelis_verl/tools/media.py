@@ -1,0 +1,183 @@
+"""The media a row provides to its tools, opened safely: full-resolution images and a video.
+
+A row names its media in `tools_kwargs["pixelis"]`:
+  `source_images`: one entry per question image, `{"bytes": b"..."}`, `{"path": "..."}` or a path string
+      (a dict may carry both keys with one None: parquet unifies struct fields across rows);
+  `video`: `{"path": "...", "fps": <for frame folders>, "question_frames": [frame index of each question image]}`.
+Paths resolve inside the tool's `data_root` (relative paths against it); a path outside it, or any path
+when no root is configured, is refused, so a data row cannot make a tool read arbitrary files.
+Images whose header claims more than `max_decode_pixels` are refused before decoding (decompression
+bombs); images above `max_source_pixels` are downscaled as they load, and the tools work on that
+copy, so coordinates stay consistent. Decoded sources are cached process-wide (the n trajectories of
+a GRPO group share one question image), bounded by `SOURCE_CACHE_BYTES`.
+
+Problems with the row's media are `MediaError`s: the model did nothing wrong, so the tool answers
+with the message and no penalty.
+"""
+
+import hashlib
+import io
+import threading
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from pixelis_verl.ops.video import VideoReader
+
+SOURCE_CACHE_BYTES = 1 << 30  # decoded source images kept per process (RGB bytes), least recently used dropped
+
+
+class MediaError(Exception):
+    """The row's media cannot be used (missing, outside the data root, too large, unreadable)."""
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    data_root: str | None  # files may be read only inside this directory; None: no file paths at all
+    max_source_pixels: int  # larger images are downscaled to this area as they load
+    max_decode_pixels: int  # larger images are refused without decoding
+    max_video_frames: int  # longer videos are refused
+    max_frame_pixels: int  # video frames are decoded at most this large
+
+
+def resolve_path(path: str | Path, data_root: str | None) -> Path:
+    """`path` made absolute against `data_root`, refused when it leaves the root (symlinks followed)."""
+    if not data_root:
+        raise MediaError(f"media path {str(path)!r} given but the tool config sets no data_root to read files from")
+    root = Path(data_root).expanduser().resolve()
+    resolved = (root / Path(path).expanduser()).resolve()
+    if not resolved.is_relative_to(root):
+        raise MediaError(f"media path {str(path)!r} lies outside the data root {str(root)!r}")
+    if not resolved.exists():
+        raise MediaError(f"media path {str(path)!r} does not exist under the data root")
+    return resolved
+
+
+def pixelis_kwargs(tools_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    return (tools_kwargs or {}).get("pixelis") or {}
+
+
+class _DecodedCache:
+    """Least-recently-used decoded images, bounded by their RGB size in bytes."""
+
+    def __init__(self, max_bytes: int):
+        self._items: OrderedDict[tuple, Image.Image] = OrderedDict()
+        self._bytes = 0
+        self._max = max_bytes
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> Image.Image | None:
+        with self._lock:
+            image = self._items.get(key)
+            if image is not None:
+                self._items.move_to_end(key)
+            return image
+
+    def put(self, key: tuple, image: Image.Image) -> None:
+        size = image.width * image.height * 3
+        with self._lock:
+            if key in self._items or size > self._max:
+                return
+            self._items[key] = image
+            self._bytes += size
+            while self._bytes > self._max:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= old.width * old.height * 3
+
+
+_CACHE = _DecodedCache(SOURCE_CACHE_BYTES)
+# Digests of source bytes by object identity: hashing a 12 MP PNG (~25 MB) costs ~25 ms, more than a zoom, and a
+# trajectory passes the same bytes object on every call. The entry keeps the bytes alive, so the id stays theirs.
+_DIGESTS: OrderedDict[int, tuple[bytes, bytes]] = OrderedDict()
+_DIGESTS_MAX = 256
+_DIGESTS_LOCK = threading.Lock()
+
+
+def _digest(data: bytes) -> bytes:
+    with _DIGESTS_LOCK:
+        entry = _DIGESTS.get(id(data))
+        if entry is not None and entry[0] is data:
+            _DIGESTS.move_to_end(id(data))
+            return entry[1]
+    digest = hashlib.blake2b(data, digest_size=16).digest()
+    with _DIGESTS_LOCK:
+        _DIGESTS[id(data)] = (data, digest)
+        while len(_DIGESTS) > _DIGESTS_MAX:
+            _DIGESTS.popitem(last=False)
+    return digest
+
+
+def decode_image(raw: bytes | Path, limits: MediaLimits, what: str) -> Image.Image:
+    """Decode within the limits: refuse above max_decode_pixels, downscale above max_source_pixels."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides
+            image = Image.open(io.BytesIO(raw) if isinstance(raw, bytes) else raw)
+        pixels = image.width * image.height
+        if pixels > limits.max_decode_pixels:
+            raise MediaError(
+                f"{what} is {image.width}x{image.height}, above the limit of {limits.max_decode_pixels} pixels"
+            )
+        if pixels > limits.max_source_pixels:
+            scale = (limits.max_source_pixels / pixels) ** 0.5
+            target = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
+            image.draft("RGB", target)  # JPEG decodes at a reduced scale; other formats ignore this
+            image = image.convert("RGB")
+            image.thumbnail(target, Image.Resampling.LANCZOS)
+            return image
+        return image.convert("RGB")
+    except (OSError, Image.DecompressionBombError, ValueError) as e:
+        raise MediaError(f"{what} could not be decoded ({type(e).__name__})") from e
+
+
+def source_image(tools_kwargs: dict[str, Any] | None, index: int, limits: MediaLimits) -> Image.Image | None:
+    """The full-resolution image the row provides for question image `index`, or None."""
+    sources = pixelis_kwargs(tools_kwargs).get("source_images") or []
+    if index >= len(sources) or not sources[index]:
+        return None
+    entry = sources[index]
+    data, path = (entry.get("bytes"), entry.get("path")) if isinstance(entry, dict) else (None, entry)
+    if data:
+        raw: bytes | Path = data
+        key: tuple = ("bytes", _digest(data))
+    elif path:
+        raw = resolve_path(path, limits.data_root)
+        key = ("path", str(raw), raw.stat().st_mtime_ns)
+    else:
+        return None
+    key += (limits.max_source_pixels, limits.max_decode_pixels)
+    image = _CACHE.get(key)
+    if image is None:
+        image = decode_image(raw, limits, f"source image {index}")
+        _CACHE.put(key, image)
+    return image
+
+
+def video_entry(tools_kwargs: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The row's `video` entry, or None when the row has no video."""
+    entry = pixelis_kwargs(tools_kwargs).get("video")
+    return entry if isinstance(entry, dict) and entry.get("path") else None
+
+
+def question_frames(tools_kwargs: dict[str, Any] | None) -> list[int]:
+    """Frame index shown by each question image of a video row (empty for image rows)."""
+    entry = video_entry(tools_kwargs)
+    return [int(f) for f in (entry.get("question_frames") or [])] if entry else []
+
+
+def open_video(entry: dict[str, Any], limits: MediaLimits, *, max_pixels: int | None = None) -> VideoReader:
+    """A reader for the row's video; frames come out at most `max_pixels` (default: max_frame_pixels)."""
+    path = resolve_path(entry["path"], limits.data_root)
+    try:
+        return VideoReader(
+            path,
+            fps=entry.get("fps"),
+            max_frames=limits.max_video_frames,
+            max_pixels=max_pixels or limits.max_frame_pixels,
+        )
+    except ValueError as e:
+        raise MediaError(f"the video could not be used: {e}") from e
