@@ -13,7 +13,6 @@ from pixelis_verl.ops.properties import get_properties
 from pixelis_verl.tools.base import PixelResult, PixelTool, ToolArgumentError
 from pixelis_verl.tools.coords import box_from_source, box_to_source, parse_box, show_value
 from pixelis_verl.tools.schemas import box_param, function_schema, image_index_param, mask_id_param
-from pixelis_verl.tools.state import StoredMask
 
 TOOL_NAME = "get_properties"
 
@@ -32,16 +31,6 @@ def properties_schema(coord_frame: str) -> dict[str, Any]:
     )
 
 
-def lookup_mask(tool: str, masks: dict[str, StoredMask], value: Any) -> tuple[str, StoredMask]:
-    """The stored mask a model-given id names; "m2", " m2 ", 2 and "2" all name m2."""
-    text = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
-    mask_id = text if text.startswith("m") else f"m{text}"
-    if mask_id not in masks:
-        known = ", ".join(masks) if masks else "none yet; call segment_object_at first"
-        raise ToolArgumentError(f"{tool}: unknown mask_id {show_value(value)}; known mask ids: {known}")
-    return mask_id, masks[mask_id]
-
-
 class GetPropertiesTool(PixelTool):
     def default_tool_schema(self) -> OpenAIFunctionToolSchema:
         return OpenAIFunctionToolSchema.model_validate(properties_schema(self.settings.coord_frame))
@@ -51,7 +40,7 @@ class GetPropertiesTool(PixelTool):
         if has_mask == has_box:
             raise ToolArgumentError(f"{self.name}: give exactly one of mask_id (from segment_object_at) or bbox_2d")
         if has_mask:
-            mask_id, stored = lookup_mask(self.name, self.state(agent_data).masks, params["mask_id"])
+            mask_id, stored = self.state(agent_data).lookup_mask(self.name, params["mask_id"])
             view = self.view(agent_data, stored.image_index)
             if view.source.size != stored.source_size:
                 raise ToolArgumentError(f"{self.name}: mask {mask_id} no longer matches image {stored.image_index}")

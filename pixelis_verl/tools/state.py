@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from pixelis_verl.ops.zoom import PixelBox
+from pixelis_verl.tools.coords import ToolArgumentError, show_value
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("PIXELIS_LOGGING_LEVEL", "WARN"))
@@ -59,6 +60,15 @@ class TrajectoryState:
             while len(self.masks) > max_masks:
                 self.masks.pop(next(iter(self.masks)))
             return mask_id
+
+    def lookup_mask(self, tool: str, value: Any) -> tuple[str, StoredMask]:
+        """The stored mask a model-given id names; "m2", " m2 ", 2 and "2" all name m2."""
+        text = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
+        mask_id = text if text.startswith("m") else f"m{text}"
+        if mask_id not in self.masks:
+            known = ", ".join(self.masks) if self.masks else "none yet; call segment_object_at first"
+            raise ToolArgumentError(f"{tool}: unknown mask_id {show_value(value)}; known mask ids: {known}")
+        return mask_id, self.masks[mask_id]
 
     def add_frame_images(self, images: list[Any], frames: list[int]) -> None:
         with self.lock:

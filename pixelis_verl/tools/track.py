@@ -20,7 +20,6 @@ from pixelis_verl.ops.video import VideoInfo
 from pixelis_verl.ops.zoom import PixelBox, fit_size, snap_box
 from pixelis_verl.tools.base import PixelResult, PixelTool, PixelToolConfig, ToolArgumentError
 from pixelis_verl.tools.coords import box_from_source, box_to_source, get_coord_frame, parse_box, parse_int
-from pixelis_verl.tools.properties import lookup_mask
 from pixelis_verl.tools.schemas import box_param, function_schema, image_index_param, integer_param, mask_id_param
 
 TOOL_NAME = "track_object"
@@ -85,7 +84,7 @@ class TrackObjectTool(PixelTool):
             raise ToolArgumentError(f"{self.name}: give exactly one of bbox_2d or mask_id")
         native = (info.source_width, info.source_height)
         if has_mask:
-            mask_id, stored = lookup_mask(self.name, self.state(agent_data).masks, params["mask_id"])
+            mask_id, stored = self.state(agent_data).lookup_mask(self.name, params["mask_id"])
             frame = self.frame_of(agent_data, stored.image_index)
             if frame is None:
                 raise ToolArgumentError(
@@ -161,4 +160,4 @@ class TrackObjectTool(PixelTool):
             f"Tracked frames {start}..{end}: the object moved {result.direction} by ({dx:+.0f}, {dy:+.0f}); {lost}. "
             f"Boxes by frame: {listed}. Next come frames {', '.join(map(str, keys))} with the box drawn."
         )
-        return PixelResult(text=text, images=images, box_source=None, frames=keys)
+        return PixelResult(text=text, images=images, frames=keys)

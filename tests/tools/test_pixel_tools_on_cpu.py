@@ -1,6 +1,7 @@
 """The six pixel tools through verl's own path: YAML -> initialize_tools_from_config -> create -> execute -> release."""
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -189,7 +190,16 @@ _json = st.recursive(
     max_leaves=10,
 )
 _number = st.floats(-50, 400) | st.integers(-50, 400) | st.integers(-50, 400).map(str) | _leaf
-_box = st.lists(_number, min_size=4, max_size=4) | st.lists(_number, min_size=0, max_size=6) | _json
+_plausible_box = st.tuples(st.integers(-50, 300), st.integers(1, 200), st.floats(-50, 300), st.floats(0.01, 200)).map(
+    lambda t: [t[0], t[2], t[0] + t[1], t[2] + t[3]]
+)
+_box = (
+    _plausible_box
+    | _plausible_box.map(json.dumps)
+    | _plausible_box.map(lambda box: [str(v) for v in box])
+    | st.lists(_number, min_size=0, max_size=6)
+    | _json
+)
 _point = st.lists(_number, min_size=2, max_size=2) | _json
 _params = (
     st.fixed_dictionaries(

@@ -2,7 +2,6 @@
 
 import asyncio
 import io
-import json
 import logging
 import math
 from pathlib import Path
@@ -10,8 +9,6 @@ from unittest.mock import MagicMock
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, given, settings
-from hypothesis import strategies as st
 from PIL import Image
 from verl.experimental.agent_loop.tool_agent_loop import AgentData, ToolAgentLoop
 from verl.experimental.agent_loop.tool_parser import FunctionCall
@@ -255,45 +252,3 @@ def test_zoom_in_through_tool_agent_loop_call_tool(zoom_in):
     assert reward == -0.05 and response.image is None
     assert response.text == DEGENERATE_ERROR
     assert [step["ok"] for step in agent_data.extra_fields[STEPS_KEY]] == [True, False]
-
-
-_json_leaf = st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.floats() | st.text(max_size=12)
-_json = st.recursive(
-    _json_leaf,
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=12,
-)
-_coordinate = st.floats(-100, 600) | st.integers(-100, 600) | st.integers(-100, 600).map(str) | _json_leaf
-_plausible_box = st.tuples(st.integers(-50, 500), st.integers(1, 300), st.floats(-50, 500), st.floats(0.01, 300)).map(
-    lambda t: [t[0], t[2], t[0] + t[1], t[2] + t[3]]
-)
-_bbox = (
-    _plausible_box
-    | _plausible_box.map(json.dumps)
-    | _plausible_box.map(lambda box: [str(v) for v in box])
-    | st.lists(_coordinate, min_size=3, max_size=5)
-    | _json
-)
-_params = (
-    st.fixed_dictionaries({"bbox_2d": _bbox}, optional={"image_index": st.integers(-2, 3) | _json_leaf, "label": _json})
-    | st.fixed_dictionaries({}, optional={"image_index": _json_leaf, "label": _json})
-    | _json
-)
-
-
-_FUZZ_IMAGES = [Image.new("RGB", (448, 448), (200, 220, 240)), Image.new("RGB", (56, 84), RED)]
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(params=_params)
-def test_execute_never_raises_on_arbitrary_arguments(zoom_in, params):
-    agent_data = _agent_data(list(_FUZZ_IMAGES))
-    response, reward, _ = _execute(zoom_in, params, agent_data)
-    (step,) = agent_data.extra_fields[STEPS_KEY]
-    event("ok" if step["ok"] else step["error"].split(" ")[1])
-    if step["ok"]:
-        assert reward == 0.0 and len(response.image) == 1 and response.text.startswith("Zoomed into [")
-    else:
-        assert reward == -0.05 and response.image is None and response.text == step["error"]
-        assert step["error_kind"] == "argument" and response.text.startswith("zoom_in: ")
-        assert "\n" not in response.text and len(response.text) <= 256
