@@ -1,7 +1,8 @@
 """Per-call latency of the six pixel tools on one CPU core: a 12-megapixel image and a 300-frame 720p video.
 
-Every tool runs through its verl adapter (`execute`, as verl's agent loop calls it: argument parsing,
-coordinate mapping, the op, result images, the step record), loaded from conf/tools/pixel_tools.yaml.
+Every tool runs through its verl adapter (`execute` awaited on one event loop, as verl's agent loop calls
+it: argument parsing, coordinate mapping, the op, result images, the step record), loaded from
+conf/tools/pixel_tools.yaml.
 The image source is decoded once (first call) and then served from the decoded-source cache, as it is
 for the n trajectories of a GRPO group; the decode is reported on its own. The peer for zoom_in is what
 DeepEyes does: a PIL crop of the image the model saw, resized to the same output size.
@@ -78,8 +79,13 @@ def stats(times: list[float]) -> dict[str, float]:
     return {"median": round(statistics.median(ordered), 2), "p95": round(ordered[int(0.95 * (len(ordered) - 1))], 2)}
 
 
+# One event loop for every call, as in an agent-loop worker; asyncio.run would build and tear down a loop and
+# its thread pool per call, which verl never does.
+LOOP = asyncio.new_event_loop()
+
+
 def execute(tool, params: dict, agent_data: AgentData):
-    response, _, metrics = asyncio.run(tool.execute("bench", params, agent_data=agent_data))
+    response, _, metrics = LOOP.run_until_complete(tool.execute("bench", params, agent_data=agent_data))
     if not metrics["ok"]:
         raise SystemExit(f"{tool.name}({params}) failed: {response.text}")
     return response
