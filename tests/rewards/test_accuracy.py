@@ -1,8 +1,8 @@
-"""Answer extraction and matching for the accuracy reward."""
+"""Answer extraction and scoring for the accuracy reward."""
 
 import pytest
 
-from pixelis_verl.rewards.accuracy import answers_match, compute_score, extract_answer
+from pixelis_verl.rewards.accuracy import anls, answer_accuracy, compute_score, extract_answer
 
 
 def test_extract_answer_takes_the_last_answer_tag():
@@ -12,16 +12,47 @@ def test_extract_answer_takes_the_last_answer_tag():
 
 @pytest.mark.parametrize(
     ("pred", "truth", "expected"),
-    [("The Red.", "red", True), ("3.0", "3", True), ("3.2", "3", False), ("circle", "square", False), ("", "", False)],
+    [
+        ("The Red.", "red", 1.0),
+        ("3.0", "3", 1.0),
+        ("3.2", "3", 0.0),
+        ("frame 17", "17", 1.0),
+        ("frames 16 or 17", "17", 0.0),
+        ("circle", "square", 0.0),
+        ("", "", 0.0),
+    ],
 )
-def test_answers_match_normalises_text_and_compares_numbers_with_tolerance(pred, truth, expected):
-    assert answers_match(pred, truth) is expected
+def test_exact_answers_normalise_text_and_compare_numbers_with_tolerance(pred, truth, expected):
+    assert answer_accuracy(pred, truth) == expected
+
+
+@pytest.mark.parametrize(("pred", "expected"), [("B", 1.0), ("(b)", 1.0), ("B. a dog", 1.0), ("dog", 1.0), ("A", 0.0)])
+def test_multiple_choice_accepts_the_letter_or_the_option_text(pred, expected):
+    assert answer_accuracy(pred, "B", {"options": ["cat", "dog", "bird"]}) == expected
+
+
+def test_anls_gives_credit_for_a_near_miss_and_none_for_a_wrong_text():
+    assert anls("candle cloud rain", "Candle  cloud rain") == 1.0
+    assert anls("candle cloud rainn", "candle cloud rain") == pytest.approx(1 - 1 / 18)
+    assert anls("river", "candle cloud rain") == 0.0
+    assert answer_accuracy("candle cloud rai", "candle cloud rain", {"answer_metric": "anls"}) > 0.9
+
+
+def test_unknown_answer_metric_names_the_known_ones():
+    with pytest.raises(ValueError, match="anls"):
+        answer_accuracy("x", "x", {"answer_metric": "bleu"})
 
 
 def test_compute_score_reports_prediction_and_format_bonus():
-    right = compute_score("pixelis/synth_zoom", "<answer>red</answer>", "red", format_weight=0.1)
-    wrong = compute_score("pixelis/synth_zoom", "<answer>blue</answer>", "red", format_weight=0.1)
-    silent = compute_score("pixelis/synth_zoom", "I think red", "red", format_weight=0.1)
+    right = compute_score("pixelis/synth_pixel", "<answer>red</answer>", "red", format_weight=0.1)
+    wrong = compute_score("pixelis/synth_pixel", "<answer>blue</answer>", "red", format_weight=0.1)
+    silent = compute_score("pixelis/synth_pixel", "I think red", "red", format_weight=0.1)
     assert (right["score"], right["acc"], right["pred"]) == (pytest.approx(1.1), 1.0, "red")
     assert (wrong["score"], wrong["acc"]) == (pytest.approx(0.1), 0.0)
     assert (silent["score"], silent["has_answer"], silent["pred"]) == (0.0, 0.0, "")
+
+
+@pytest.mark.parametrize("response", [None, "", "<answer>", "<answer></answer>", "\x00" * 50])
+def test_garbage_responses_and_missing_truth_score_zero_without_raising(response):
+    assert compute_score("pixelis/synth_pixel", response, "red")["acc"] == 0.0
+    assert compute_score("pixelis/synth_pixel", "<answer>red</answer>", None)["acc"] == 0.0

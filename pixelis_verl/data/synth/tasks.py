@@ -46,6 +46,7 @@ class PixelTask:
     fps: float | None = None  # video tasks: frames per second
     target_box: tuple[int, int, int, int] | None = None  # where the answer is, pixels of `image`, when it has one
     object_boxes: list[tuple[int, int, int, int]] = field(default_factory=list)  # objects the question names, in order
+    answer_metric: str = "exact"  # how the reward scores the answer: a key of rewards.accuracy.ANSWER_METRICS
 
 
 def _zoom_kind(kind: str) -> Callable[[int, int], PixelTask]:
@@ -64,9 +65,9 @@ def sign_task(seed: int, index: int) -> PixelTask:
     answer = " ".join(str(w) for w in rng.choice(WORDS, size=count, replace=False))
     box = draw_label(rng, canvas, answer, int(rng.integers(SIGN_TEXT_PX[0], SIGN_TEXT_PX[1] + 1)), pad=4)
     _add_distractors(rng, canvas, keep_clear=box)
-    return PixelTask(
-        "sign", "What does the small sign say? Answer with its exact words.", answer, canvas, target_box=box
-    )
+    question = "What does the small sign say? Answer with its exact words."
+    # Read text earns credit by similarity (ANLS), as in DocVQA/TextVQA: one wrong letter is not a wrong answer.
+    return PixelTask("sign", question, answer, canvas, target_box=box, answer_metric="anls")
 
 
 def size_task(seed: int, index: int) -> PixelTask:
