@@ -29,7 +29,7 @@ import torch
 from tqdm import tqdm
 
 from pixelis_verl.data.rl_rows import ALL_KINDS, SYSTEM_PROMPT
-from pixelis_verl.data.synth.golden import golden_trace, load_tools
+from pixelis_verl.data.synth.golden import golden_trace, load_tools, prompt_messages
 from pixelis_verl.data.synth.tasks import TASK_TOOLS, PixelTask, generate_tasks
 from pixelis_verl.runtime.processor import ImageBudget
 
@@ -91,14 +91,6 @@ def task_schemas(task: PixelTask, tools: dict[str, Any]) -> list[dict[str, Any]]
 
 def system_prompt(index: int) -> str:
     return SYSTEM_PROMPTS[index % len(SYSTEM_PROMPTS)]
-
-
-def prompt_messages(task: PixelTask, system: str) -> list[dict[str, Any]]:
-    # The RL rows' user turn is "<image>\n" + question, which verl's RLHFDataset splits into these two blocks.
-    return [
-        {"role": "system", "content": system},
-        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "\n" + task.question}]},
-    ]
 
 
 def golden_traces(

@@ -122,12 +122,13 @@ class PixelTool(BaseTool, abc.ABC):
         super().__init__(config, tool_schema)
 
     @abc.abstractmethod
-    def default_tool_schema(self) -> OpenAIFunctionToolSchema:
-        """The schema used when the YAML entry has no `tool_schema`."""
+    def default_tool_schema(self) -> dict[str, Any]:
+        """The OpenAI function schema (a dict, from `self.settings`) used when the YAML entry has no `tool_schema`."""
 
     def get_openai_tool_schema(self) -> OpenAIFunctionToolSchema:
         # BaseTool.__init__ asks for this before `tool_schema` is set, when the YAML gives none.
-        return getattr(self, "tool_schema", None) or self.default_tool_schema()
+        schema = getattr(self, "tool_schema", None)
+        return schema or OpenAIFunctionToolSchema.model_validate(self.default_tool_schema())
 
     @abc.abstractmethod
     def run(self, params: dict[str, Any], agent_data: Any) -> PixelResult:

@@ -161,8 +161,13 @@ def point_to_source(
     return x, y
 
 
-def box_from_source(box: Box, frame: str, shown: Size, source: Size) -> list[int]:
-    """A source-pixel box in `frame` coordinates, rounded: how tools report boxes back to the model."""
+def point_from_source(point: Point, frame: str, shown: Size, source: Size) -> list[int]:
+    """A source-pixel point in `frame` coordinates, rounded."""
     ew, eh = get_coord_frame(frame).extent(shown, source)
     sx, sy = ew / source[0], eh / source[1]
-    return [round(box[0] * sx), round(box[1] * sy), round(box[2] * sx), round(box[3] * sy)]
+    return [round(point[0] * sx), round(point[1] * sy)]
+
+
+def box_from_source(box: Box, frame: str, shown: Size, source: Size) -> list[int]:
+    """A source-pixel box in `frame` coordinates, rounded: how tools report boxes back to the model."""
+    return point_from_source(box[:2], frame, shown, source) + point_from_source(box[2:], frame, shown, source)

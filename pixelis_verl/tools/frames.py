@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image
-from verl.tools.schemas import OpenAIFunctionToolSchema
 
 from pixelis_verl.ops.video import frame_window, select_frames
 from pixelis_verl.ops.zoom import fit_size
@@ -47,10 +46,8 @@ class SelectFramesTool(PixelTool):
     config_cls = SelectFramesConfig
     settings: SelectFramesConfig
 
-    def default_tool_schema(self) -> OpenAIFunctionToolSchema:
-        return OpenAIFunctionToolSchema.model_validate(
-            select_frames_schema(self.settings.max_num_frames, self.settings.default_num_frames)
-        )
+    def default_tool_schema(self) -> dict[str, Any]:
+        return select_frames_schema(self.settings.max_num_frames, self.settings.default_num_frames)
 
     def run(self, params: dict[str, Any], agent_data: Any) -> PixelResult:
         with self.video(agent_data) as reader:

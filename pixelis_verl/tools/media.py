@@ -15,15 +15,16 @@ Problems with the row's media are `MediaError`s: the model did nothing wrong, so
 with the message and no penalty.
 """
 
+import contextlib
 import hashlib
 import io
 import threading
 import warnings
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cachetools import LRUCache
 from PIL import Image
 
 from pixelis_verl.ops.video import VideoReader
@@ -61,53 +62,23 @@ def pixelis_kwargs(tools_kwargs: dict[str, Any] | None) -> dict[str, Any]:
     return (tools_kwargs or {}).get("pixelis") or {}
 
 
-class _DecodedCache:
-    """Least-recently-used decoded images, bounded by their RGB size in bytes."""
-
-    def __init__(self, max_bytes: int):
-        self._items: OrderedDict[tuple, Image.Image] = OrderedDict()
-        self._bytes = 0
-        self._max = max_bytes
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple) -> Image.Image | None:
-        with self._lock:
-            image = self._items.get(key)
-            if image is not None:
-                self._items.move_to_end(key)
-            return image
-
-    def put(self, key: tuple, image: Image.Image) -> None:
-        size = image.width * image.height * 3
-        with self._lock:
-            if key in self._items or size > self._max:
-                return
-            self._items[key] = image
-            self._bytes += size
-            while self._bytes > self._max:
-                _, old = self._items.popitem(last=False)
-                self._bytes -= old.width * old.height * 3
-
-
-_CACHE = _DecodedCache(SOURCE_CACHE_BYTES)
+# cachetools' LRU caches are not thread-safe, and the calls of one turn run in concurrent worker threads.
+_LOCK = threading.Lock()
+# Decoded sources by content, bounded by their RGB size; an image larger than the whole budget is not kept.
+_DECODED: LRUCache = LRUCache(maxsize=SOURCE_CACHE_BYTES, getsizeof=lambda image: image.width * image.height * 3)
 # Digests of source bytes by object identity: hashing a 12 MP PNG (~25 MB) costs ~25 ms, more than a zoom, and a
 # trajectory passes the same bytes object on every call. The entry keeps the bytes alive, so the id stays theirs.
-_DIGESTS: OrderedDict[int, tuple[bytes, bytes]] = OrderedDict()
-_DIGESTS_MAX = 256
-_DIGESTS_LOCK = threading.Lock()
+_DIGESTS: LRUCache = LRUCache(maxsize=256)
 
 
 def _digest(data: bytes) -> bytes:
-    with _DIGESTS_LOCK:
+    with _LOCK:
         entry = _DIGESTS.get(id(data))
-        if entry is not None and entry[0] is data:
-            _DIGESTS.move_to_end(id(data))
-            return entry[1]
+    if entry is not None and entry[0] is data:
+        return entry[1]
     digest = hashlib.blake2b(data, digest_size=16).digest()
-    with _DIGESTS_LOCK:
+    with _LOCK:
         _DIGESTS[id(data)] = (data, digest)
-        while len(_DIGESTS) > _DIGESTS_MAX:
-            _DIGESTS.popitem(last=False)
     return digest
 
 
@@ -150,10 +121,12 @@ def source_image(tools_kwargs: dict[str, Any] | None, index: int, limits: MediaL
     else:
         return None
     key += (limits.max_source_pixels, limits.max_decode_pixels)
-    image = _CACHE.get(key)
+    with _LOCK:
+        image = _DECODED.get(key)
     if image is None:
         image = decode_image(raw, limits, f"source image {index}")
-        _CACHE.put(key, image)
+        with _LOCK, contextlib.suppress(ValueError):  # ValueError: larger than the whole cache
+            _DECODED[key] = image
     return image
 
 

@@ -47,8 +47,8 @@ class ReadTextTool(PixelTool):
         super().__init__(config, tool_schema)
         self.backend: OcrBackend = make_ocr_backend(self.settings.backend, **self.settings.backend_options)
 
-    def default_tool_schema(self) -> OpenAIFunctionToolSchema:
-        return OpenAIFunctionToolSchema.model_validate(read_text_schema(self.settings.coord_frame))
+    def default_tool_schema(self) -> dict[str, Any]:
+        return read_text_schema(self.settings.coord_frame)
 
     def run(self, params: dict[str, Any], agent_data: Any) -> PixelResult:
         index = self.image_index(params, agent_data)

@@ -7,8 +7,6 @@ model nothing new to look at, so its step record has no observation feature.
 
 from typing import Any
 
-from verl.tools.schemas import OpenAIFunctionToolSchema
-
 from pixelis_verl.ops.properties import get_properties
 from pixelis_verl.tools.base import PixelResult, PixelTool, ToolArgumentError
 from pixelis_verl.tools.coords import box_from_source, box_to_source, parse_box, show_value
@@ -32,8 +30,8 @@ def properties_schema(coord_frame: str) -> dict[str, Any]:
 
 
 class GetPropertiesTool(PixelTool):
-    def default_tool_schema(self) -> OpenAIFunctionToolSchema:
-        return OpenAIFunctionToolSchema.model_validate(properties_schema(self.settings.coord_frame))
+    def default_tool_schema(self) -> dict[str, Any]:
+        return properties_schema(self.settings.coord_frame)
 
     def run(self, params: dict[str, Any], agent_data: Any) -> PixelResult:
         has_mask, has_box = params.get("mask_id") is not None, params.get("bbox_2d") is not None

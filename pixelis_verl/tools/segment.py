@@ -63,8 +63,8 @@ class SegmentObjectAtTool(PixelTool):
         super().__init__(config, tool_schema)
         self.backend: SegmentBackend = make_segment_backend(self.settings.backend, **self.settings.backend_options)
 
-    def default_tool_schema(self) -> OpenAIFunctionToolSchema:
-        return OpenAIFunctionToolSchema.model_validate(segment_schema(self.settings.coord_frame))
+    def default_tool_schema(self) -> dict[str, Any]:
+        return segment_schema(self.settings.coord_frame)
 
     def run(self, params: dict[str, Any], agent_data: Any) -> PixelResult:
         if "point_2d" not in params:

@@ -74,8 +74,8 @@ class TrackObjectTool(PixelTool):
         super().__init__(config, tool_schema)
         self.backend: TrackerBackend = make_tracker_backend(self.settings.backend, **self.settings.backend_options)
 
-    def default_tool_schema(self) -> OpenAIFunctionToolSchema:
-        return OpenAIFunctionToolSchema.model_validate(track_schema(self.settings.coord_frame))
+    def default_tool_schema(self) -> dict[str, Any]:
+        return track_schema(self.settings.coord_frame)
 
     def initial_box(self, params: dict[str, Any], agent_data: Any, info: VideoInfo) -> tuple[tuple, int]:
         """The object's box in native video pixels, and the frame the image it was given on shows."""

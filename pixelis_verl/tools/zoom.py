@@ -7,8 +7,6 @@ source when the row provides it (else from the shown image), and the crop comes 
 
 from typing import Any
 
-from verl.tools.schemas import OpenAIFunctionToolSchema
-
 from pixelis_verl.ops.zoom import zoom
 from pixelis_verl.tools.base import PixelResult, PixelTool, ToolArgumentError
 from pixelis_verl.tools.coords import box_to_source, parse_box
@@ -33,8 +31,8 @@ def zoom_in_schema(coord_frame: str) -> dict[str, Any]:
 class ZoomInTool(PixelTool):
     """Crop `bbox_2d` of image `image_index` and return it resized within min/max pixels."""
 
-    def default_tool_schema(self) -> OpenAIFunctionToolSchema:
-        return OpenAIFunctionToolSchema.model_validate(zoom_in_schema(self.settings.coord_frame))
+    def default_tool_schema(self) -> dict[str, Any]:
+        return zoom_in_schema(self.settings.coord_frame)
 
     def run(self, params: dict[str, Any], agent_data: Any) -> PixelResult:
         if "bbox_2d" not in params:

@@ -23,7 +23,7 @@ from verl.tools.tool_registry import initialize_tools_from_config
 from pixelis_verl.data.rl_rows import task_row
 from pixelis_verl.data.synth.tasks import PixelTask
 from pixelis_verl.ops.zoom import fit_size
-from pixelis_verl.tools.coords import get_coord_frame
+from pixelis_verl.tools.coords import box_from_source, point_from_source
 from pixelis_verl.tools.state import release_trajectory
 
 Call = dict[str, Any]  # {"name": tool name, "arguments": {...}}
@@ -40,15 +40,12 @@ class Frame:
 
     def box(self, box: tuple[float, float, float, float], pad: float = 0.0) -> list[int]:
         """A source-pixel box, padded by `pad` source pixels and clipped, in this frame's coordinates."""
-        ew, eh = get_coord_frame(self.name).extent(self.shown, self.source)
         x1, y1 = max(box[0] - pad, 0), max(box[1] - pad, 0)
         x2, y2 = min(box[2] + pad, self.source[0]), min(box[3] + pad, self.source[1])
-        sx, sy = ew / self.source[0], eh / self.source[1]
-        return [round(x1 * sx), round(y1 * sy), round(x2 * sx), round(y2 * sy)]
+        return box_from_source((x1, y1, x2, y2), self.name, self.shown, self.source)
 
     def point(self, x: float, y: float) -> list[int]:
-        ew, eh = get_coord_frame(self.name).extent(self.shown, self.source)
-        return [round(x * ew / self.source[0]), round(y * eh / self.source[1])]
+        return point_from_source((x, y), self.name, self.shown, self.source)
 
 
 def _context_pad(box: tuple[int, int, int, int]) -> int:
@@ -100,6 +97,17 @@ PLANNERS: dict[str, Planner] = {
 }
 
 
+def prompt_messages(task: PixelTask, system: str) -> list[dict[str, Any]]:
+    """The system and user turns of a task's row as verl's RLHFDataset hands them over.
+
+    The row's user turn is "<image>\n" + question, which RLHFDataset splits into these two blocks.
+    """
+    return [
+        {"role": "system", "content": system},
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "\n" + task.question}]},
+    ]
+
+
 def load_tools(tool_config: str | Path, data_root: str | Path) -> dict[str, Any]:
     """The tools of a tool YAML, by name, reading media under `data_root` (the YAML's data_root reads the env)."""
     previous = os.environ.get("PIXELIS_DATA_ROOT")
@@ -135,10 +143,7 @@ def golden_trace(
     frame = Frame(coord_frame, shown.size, task.image.size)
     request_id = f"golden-{task.kind}-{index}"
     agent_data = AgentData([], [shown], None, None, None, {}, request_id, row["extra_info"]["tools_kwargs"])
-    messages: list[dict[str, Any]] = [
-        {"role": "system", "content": system},
-        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "\n" + task.question}]},
-    ]
+    messages = prompt_messages(task, system)
     try:
         for turn in PLANNERS[task.kind](task, frame):
             messages.append(
