@@ -22,11 +22,21 @@ RECIPES_DIR = REPO_ROOT / "recipes"
 CONF_DIR = REPO_ROOT / "conf"
 SEARCHPATH_OVERRIDE = f"hydra.searchpath=[pkg://verl.trainer.config,file://{CONF_DIR}]"
 
-# Top-level keys that verl 0.9.1's main_ppo accepts but never reads (the reward moved under `reward.`).
-IGNORED_LEGACY_KEYS = {
+# Top-level groups verl 0.9.1's main_ppo accepts but never reads (the reward moved under `reward.`);
+# a recipe setting anything in them is a reward setting that silently does not apply.
+IGNORED_LEGACY_GROUPS = ("reward_model", "custom_reward_function", "sandbox_fusion")
+LEGACY_REPLACEMENTS = {
     "reward_model.reward_manager": "reward.reward_manager.name",
-    "custom_reward_function.path": "reward.custom_reward_function.path",
+    "reward_model.num_workers": "reward.num_workers",
+    "reward_model.model.path": "reward.reward_model.model_path",
 }
+
+
+def _legacy_replacement(key: str) -> str:
+    """Where verl 0.9.1 reads what a top-level legacy key meant (its own migrate_legacy_reward_impl's map)."""
+    if key in LEGACY_REPLACEMENTS:
+        return LEGACY_REPLACEMENTS[key]
+    return "reward." + key if not key.startswith("reward_model.") else "reward.reward_model." + key.split(".", 1)[1]
 
 
 class RecipeError(ValueError):
@@ -92,6 +102,12 @@ def resolve(cfg: DictConfig) -> DictConfig:
     return cfg
 
 
+def _leaves(node: Any, prefix: str) -> list[tuple[str, Any]]:
+    if not isinstance(node, DictConfig):
+        return [(prefix, node)]
+    return [leaf for key in node.keys() for leaf in _leaves(node.get(key), f"{prefix}.{key}")]
+
+
 def _paths_in(node: Any, prefix: str = "") -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     if isinstance(node, DictConfig):
@@ -109,9 +125,19 @@ def _paths_in(node: Any, prefix: str = "") -> list[tuple[str, str]]:
 
 def check(cfg: DictConfig) -> None:
     """Fail fast on mistakes verl would report late, obscurely, or never (before anything is written)."""
-    for legacy, replacement in IGNORED_LEGACY_KEYS.items():
-        if OmegaConf.select(cfg, legacy) not in (None, "naive", ""):
-            raise RecipeError(f"'{legacy}' is ignored by verl 0.9.1's trainer; set '{replacement}' instead")
+    for group in IGNORED_LEGACY_GROUPS:
+        for key, value in _leaves(cfg.get(group), group):
+            if value is not None:
+                raise RecipeError(
+                    f"'{key}' is ignored by verl 0.9.1's trainer; set '{_legacy_replacement(key)}' instead"
+                )
+    if OmegaConf.select(cfg, "reward.reward_manager.name") == "pixelis":
+        from pixelis_verl.rewards.manager import build_components
+
+        try:
+            build_components(cfg)
+        except ValueError as exc:
+            raise RecipeError(str(exc)) from exc
     model_path = OmegaConf.select(cfg, "actor_rollout_ref.model.path")
     allow_hub = bool(OmegaConf.select(cfg, "pixelis.allow_hub_download", default=False))
     if not model_path or (not Path(os.path.expanduser(model_path)).exists() and not allow_hub):

@@ -9,6 +9,8 @@ import pytest
 import verl
 import yaml
 from omegaconf import OmegaConf
+from verl.trainer.ppo.utils import need_critic, need_reference_policy
+from verl.utils.config import validate_config
 from verl.utils.import_utils import load_extern_object
 
 from pixelis_verl.config import CONF_DIR, REPO_ROOT, RecipeError, available_recipes, check, compose_recipe, resolve
@@ -22,8 +24,10 @@ def test_verl_is_the_pinned_version():
 
 @pytest.mark.parametrize("recipe", available_recipes())
 def test_recipe_composes_resolves_and_passes_checks(recipe):
+    """Ours and verl's own checks (main_ppo's validate_config), for the GPU recipes too."""
     cfg = resolve(compose_recipe(recipe))
     check(cfg)
+    validate_config(cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
     for key in (
         "actor_rollout_ref.rollout.multi_turn.tool_config_path",
         "actor_rollout_ref.rollout.agent.agent_loop_config_path",
@@ -67,12 +71,27 @@ def test_missing_model_path_fails_naming_the_key():
         check(cfg)
 
 
-def test_legacy_reward_keys_that_verl_ignores_are_refused():
-    cfg = resolve(compose_recipe("rft_tiny_cpu", ["reward_model.reward_manager=dapo"]))
-    with pytest.raises(
-        RecipeError, match="'reward_model.reward_manager' is ignored .* set 'reward.reward_manager.name'"
-    ):
+@pytest.mark.parametrize(
+    ("override", "replacement"),
+    [
+        ("reward_model.reward_manager=dapo", "reward.reward_manager.name"),
+        ("reward_model.enable=true", "reward.reward_model.enable"),
+        ("custom_reward_function.path=my_reward.py", "reward.custom_reward_function.path"),
+    ],
+)
+def test_legacy_reward_keys_that_verl_ignores_are_refused(override, replacement):
+    cfg = resolve(compose_recipe("rft_tiny_cpu", [override]))
+    key = override.split("=")[0]
+    with pytest.raises(RecipeError, match=f"'{key}' is ignored by verl 0.9.1's trainer; set '{replacement}' instead"):
         check(cfg)
+
+
+def test_gpu_recipes_run_the_pixelis_reward_on_vllm_with_the_kl_anchor():
+    for recipe in ("rft_qwen25vl_7b", "rft_qwen3vl_8b"):
+        cfg = resolve(compose_recipe(recipe))
+        assert cfg.reward.reward_manager.name == "pixelis" and cfg.actor_rollout_ref.rollout.name == "vllm"
+        assert cfg.actor_rollout_ref.actor.use_kl_loss and cfg.algorithm.adv_estimator == "grpo"
+        assert cfg.actor_rollout_ref.rollout.n == 8 and cfg.trainer.device == "cuda"
 
 
 def test_every_class_named_in_our_yaml_imports():

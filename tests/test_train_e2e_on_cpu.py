@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from pixelis_verl.config import REPO_ROOT
+from pixelis_verl.rewards.dynamics import CHECKPOINT_FILE
 from pixelis_verl.runtime.tiny import tiny_model_path
 
 pytestmark = pytest.mark.e2e
@@ -76,6 +77,27 @@ def test_the_pixel_tools_were_called_and_answered(run_dir, metrics):
     answers = ("Zoomed into", "mask_id m", "Text in", "No text found", "Tracked frames", "The video has", "colour ")
     errors = tuple(f"{name}: " for name in TOOL_NAMES)
     assert "<tool_response>" in dumped and any(text in dumped for text in answers + errors)
+
+
+REWARD_COMPONENTS = (
+    "accuracy",
+    "curiosity",
+    "coherence",
+    "efficiency",
+    "validity",
+    "rate_curiosity",
+    "operation_penalty",
+)
+
+
+def test_every_reward_component_is_in_the_step_metrics(run_dir, metrics):
+    for step in metrics.values():
+        for key in (*REWARD_COMPONENTS, "tool_calls", "pixel_ops", "invalid_calls", "malformed_calls", "score"):
+            assert f"pixelis_reward/{key}/mean" in step, key
+        assert step["pixelis_reward/score/mean"] == pytest.approx(step["critic/score/mean"], abs=1e-4)
+        assert step["pixelis_reward/component_errors/mean"] == 0
+    assert max(step["pixelis_reward/curiosity/mean"] for step in metrics.values()) > 0
+    assert (run_dir / "checkpoints" / "global_step_2" / CHECKPOINT_FILE).is_file()  # saved with verl's checkpoint
 
 
 def test_rollouts_use_the_updated_policy(metrics):

@@ -77,7 +77,7 @@ def task_row(
             "kind": task.kind,
             "question": task.question,
             "answer": task.answer,
-            "answer_metric": task.answer_metric,  # read by pixelis_verl.rewards.accuracy
+            "answer_metric": task.answer_metric,  # read by pixelis_verl.rewards.answers
             "target_box": list(task.target_box) if task.target_box else None,
             "tools_kwargs": {"pixelis": pixelis},
             "tool_selection": list(TASK_TOOLS[task.kind]) if select_tools else None,

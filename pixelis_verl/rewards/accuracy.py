@@ -1,120 +1,29 @@
-"""Answer accuracy: extract the final answer from a response and score it against the ground truth.
-
-Used directly as verl's ``reward.custom_reward_function`` (``compute_score``) until the dual reward
-manager lands, and then as its accuracy component. The returned ``pred`` lets verl's validation log
-``maj@N``.
-
-How an answer is scored depends on the row (``extra_info``):
-- ``answer_metric: exact`` (default): numbers match within a relative tolerance (the number may sit
-  in words, "frame 17"); multiple-choice letters match the letter or the option's text when the row
-  lists ``options`` (A, B, ... in order); everything else matches after SQuAD-style normalisation.
-- ``answer_metric: anls``: Average Normalised Levenshtein Similarity, the DocVQA/TextVQA measure for
-  read text: 1 - edit distance / length, 0 below a similarity of 0.5, so a near miss earns credit.
-A new metric is one function in ``ANSWER_METRICS``.
-"""
+"""``accuracy``: is the trajectory's answer right (1.0), partly right (ANLS credit for read text) or not (0.0)."""
 
 from __future__ import annotations
 
-import re
-import string
-from collections.abc import Callable, Sequence
-from typing import Any
+import logging
 
-_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
-_CHOICE = re.compile(r"^\(?([A-Za-z])\)?(?:[.):]\s*.*)?$", re.DOTALL)
-ANLS_THRESHOLD = 0.5  # similarity below which ANLS gives 0 (the DocVQA convention)
+from pixelis_verl.rewards.answers import answer_accuracy
+from pixelis_verl.rewards.registry import RewardComponent, register_component
+from pixelis_verl.rewards.trajectory import Trajectory
+
+logger = logging.getLogger(__name__)
 
 
-def extract_answer(response: str) -> str | None:
-    """The content of the last ``<answer>...</answer>``; None when the response never answers."""
-    matches = _ANSWER_TAG.findall(response)
-    return matches[-1].strip() if matches else None
+@register_component("accuracy")
+class Accuracy(RewardComponent):
+    """Scores the last ``<answer>`` of the assistant's turns with the row's answer metric (see rewards.answers).
 
-
-def normalize(text: str) -> str:
-    """Lowercase, drop punctuation and articles, collapse whitespace (SQuAD-style)."""
-    text = text.lower().translate(str.maketrans("", "", string.punctuation))
-    return " ".join(_ARTICLES.sub(" ", text).split())
-
-
-def single_number(text: str) -> float | None:
-    """The number in `text` when it holds exactly one ("17", "frame 17", "17 px"), else None."""
-    numbers = _NUMBER.findall(text)
-    return float(numbers[0]) if len(numbers) == 1 else None
-
-
-def choice_letter(text: str) -> str | None:
-    """ "B", "(b)", "B." or "B: a cat" -> "B"; None when `text` is not a choice."""
-    match = _CHOICE.match(text.strip())
-    return match.group(1).upper() if match else None
-
-
-def levenshtein(a: str, b: str) -> int:
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, start=1):
-        current = [i]
-        for j, cb in enumerate(b, start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
-
-
-def anls(pred: str, truth: str, **_: Any) -> float:
-    """1 - normalised edit distance of the lowercased, whitespace-collapsed strings; 0 below the threshold."""
-    p, t = " ".join(pred.lower().split()), " ".join(truth.lower().split())
-    if not p and not t:
-        return 0.0
-    similarity = 1.0 - levenshtein(p, t) / max(len(p), len(t))
-    return similarity if similarity >= ANLS_THRESHOLD else 0.0
-
-
-def exact(pred: str, truth: str, *, options: Sequence[str] | None = None, rel_tol: float = 1e-2, **_: Any) -> float:
-    """1.0 when `pred` is the answer (see the module docstring), else 0.0."""
-    letter = choice_letter(truth)
-    if options and letter is not None and len(truth.strip()) <= 3:
-        index = ord(letter) - ord("A")
-        if choice_letter(pred) == letter:
-            return 1.0
-        return float(0 <= index < len(options) and normalize(pred) == normalize(str(options[index])) != "")
-    a, b = single_number(pred), single_number(truth)
-    if a is not None and b is not None and _NUMBER.fullmatch(truth.strip()):
-        return float(abs(a - b) <= rel_tol * max(abs(b), 1e-9))
-    p = normalize(pred)
-    return float(p == normalize(truth) and p != "")
-
-
-ANSWER_METRICS: dict[str, Callable[..., float]] = {"exact": exact, "anls": anls}
-
-
-def answer_accuracy(pred: str, truth: str, extra_info: dict[str, Any] | None = None) -> float:
-    """Score `pred` with the metric the row names (``extra_info["answer_metric"]``, default exact)."""
-    info = extra_info or {}
-    name = info.get("answer_metric") or "exact"
-    if name not in ANSWER_METRICS:
-        raise ValueError(f"answer_metric must be one of {sorted(ANSWER_METRICS)}; got {name!r}")
-    options = info.get("options")
-    return ANSWER_METRICS[name](pred, truth, options=list(options) if options is not None else None)
-
-
-def compute_score(
-    data_source: str,
-    solution_str: str,
-    ground_truth: str,
-    extra_info: dict[str, Any] | None = None,
-    format_weight: float = 0.0,
-    **_: Any,
-) -> dict[str, Any]:
-    """verl reward-function signature: ``score = acc + format_weight * has_answer``.
-
-    ``format_weight`` is a small shaping term (DeepEyes uses one too): early policies rarely answer
-    correctly, and without it every trajectory of a group scores 0 and GRPO has no signal at all.
-    A response that is not text, or a missing ground truth, scores 0 without raising.
+    No answer, no ground truth, or a row naming an unknown metric scores 0; the validity component
+    penalises the missing answer.
     """
-    pred = extract_answer(solution_str) if isinstance(solution_str, str) else None
-    correct = 0.0
-    if pred is not None and ground_truth is not None:
-        correct = answer_accuracy(pred, str(ground_truth), extra_info)
-    has_answer = float(pred is not None)
-    return {"score": correct + format_weight * has_answer, "acc": correct, "pred": pred or "", "has_answer": has_answer}
+
+    async def score(self, trajectory: Trajectory) -> float:
+        if trajectory.pred is None or trajectory.ground_truth is None:
+            return 0.0
+        try:
+            return answer_accuracy(trajectory.pred, trajectory.ground_truth, trajectory.extra_info)
+        except ValueError as e:  # an unknown answer_metric in the row: the data's fault, not the model's
+            logger.warning("accuracy: %s; the trajectory scores 0", e)
+            return 0.0

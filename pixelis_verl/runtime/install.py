@@ -22,7 +22,8 @@ def register_hf_rollout() -> None:
 
 
 def install() -> None:
-    """Register the ``cpu`` platform and the ``hf`` rollout; on the ``cpu`` platform, the CPU patches too."""
+    """Register the ``cpu`` platform, the ``hf`` rollout and the ``pixelis`` reward manager; CPU patches on CPU."""
+    import pixelis_verl.rewards.manager  # noqa: F401  (registers the reward manager "pixelis")
     from pixelis_verl.runtime import patches
     from pixelis_verl.runtime.platform import is_cpu_platform  # importing registers the platform
 

@@ -33,7 +33,7 @@ from pixelis_verl.tools.coords import ToolArgumentError, get_coord_frame, parse_
 from pixelis_verl.tools.state import STORE, TrajectoryState
 from pixelis_verl.tools.steps import StepRecord, append_step, observation_feature
 
-__all__ = ["ImageView", "PixelResult", "PixelTool", "PixelToolConfig", "ToolArgumentError"]
+__all__ = ["ImageView", "ModalityError", "PixelResult", "PixelTool", "PixelToolConfig", "ToolArgumentError"]
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("PIXELIS_LOGGING_LEVEL", "WARN"))
@@ -109,7 +109,21 @@ class PixelResult:
     images: list[Image.Image] = field(default_factory=list)
     image_index: int | None = None
     box_source: tuple[int, int, int, int] | None = None  # source pixels, x2/y2 exclusive
+    source_size: tuple[int, int] | None = None  # (width, height) of the image box_source is in
+    span: tuple[float, float] | None = None  # the video frames used, as fractions of the video
     frames: list[int] | None = None  # the video frame each returned image shows, when they show frames
+
+    @property
+    def region(self) -> list[float] | None:
+        """`box_source` as fractions of the image it is in: the action's "where", comparable across images."""
+        if self.box_source is None or self.source_size is None:
+            return None
+        w, h = self.source_size
+        return [round(v / (w, h)[i % 2], 4) for i, v in enumerate(self.box_source)]
+
+
+class ModalityError(ToolArgumentError):
+    """A video tool called in a conversation that has no video (the reward penalises it separately)."""
 
 
 class PixelTool(BaseTool, abc.ABC):
@@ -158,7 +172,7 @@ class PixelTool(BaseTool, abc.ABC):
         """A reader for the row's video; a video tool called in a conversation without one is the model's mistake."""
         entry = media.video_entry(agent_data.tools_kwargs)
         if entry is None:
-            raise ToolArgumentError(f"{self.name}: this conversation has no video; the tool works on videos only")
+            raise ModalityError(f"{self.name}: this conversation has no video; the tool works on videos only")
         return media.open_video(entry, self.settings.media_limits, max_pixels=max_pixels)
 
     def view(self, agent_data: Any, index: int) -> ImageView:
@@ -171,7 +185,10 @@ class PixelTool(BaseTool, abc.ABC):
             source = media.source_image(agent_data.tools_kwargs, index, self.settings.media_limits) or shown
         return ImageView(index=index, shown=shown, source=source, frame=frame)
 
-    def _run_and_observe(self, parameters: Any, agent_data: Any) -> tuple[PixelResult, list[float] | None]:
+    def _run_and_observe(
+        self, parameters: Any, agent_data: Any
+    ) -> tuple[PixelResult, list[float] | None, list[float] | None]:
+        """The result, the feature of the image acted on (None for a whole video) and of the first image returned."""
         if agent_data is None:
             raise RuntimeError(f"{self.name}: execute() needs agent_data=..., as verl's ToolAgentLoop passes it")
         if not isinstance(parameters, dict):
@@ -179,20 +196,27 @@ class PixelTool(BaseTool, abc.ABC):
                 f"{self.name}: arguments must be a JSON object of named arguments; got {show_value(parameters)}"
             )
         result = self.run(parameters, agent_data)
-        return result, observation_feature(result.images[0]) if result.images else None
+        acted_on = agent_data.image_data[result.image_index] if result.image_index is not None else None
+        return (
+            result,
+            observation_feature(acted_on) if acted_on is not None else None,
+            observation_feature(result.images[0]) if result.images else None,
+        )
 
     @rollout_trace_op
     async def execute(self, instance_id: str, parameters: dict[str, Any], **kwargs) -> tuple[ToolResponse, float, dict]:
         """Run the tool on `kwargs["agent_data"]`; never raises (see the module docstring)."""
         agent_data = kwargs.get("agent_data")
         started = time.perf_counter()
-        result, observation, error, error_kind = None, None, None, None
+        result, input_observation, observation, error, error_kind = None, None, None, None, None
         try:
             # Off the event loop: pixel work and image decoding are CPU-bound and every trajectory
             # of the worker shares this loop.
-            result, observation = await asyncio.to_thread(self._run_and_observe, parameters, agent_data)
+            result, input_observation, observation = await asyncio.to_thread(
+                self._run_and_observe, parameters, agent_data
+            )
         except ToolArgumentError as e:
-            error, error_kind = str(e), "argument"
+            error, error_kind = str(e), "modality" if isinstance(e, ModalityError) else "argument"
         except media.MediaError as e:
             error, error_kind = f"{self.name}: {e}", "media"
             logger.warning("%s: request %s: %s", self.name, getattr(agent_data, "request_id", None), e)
@@ -227,6 +251,9 @@ class PixelTool(BaseTool, abc.ABC):
                 latency_ms=latency_ms,
                 image_index=result.image_index if result else None,
                 box_source=list(result.box_source) if result and result.box_source else None,
+                region=result.region if result else None,
+                span=list(result.span) if result and result.span else None,
+                input_observation=input_observation,
                 observation=observation,
             )
             append_step(agent_data, record)

@@ -81,4 +81,5 @@ class SelectFramesTool(PixelTool):
             f"The video has {info.num_frames} frames ({info.duration_s:.2f} s at {info.fps:g} frames/s). "
             f"Next come {len(frames)} images: {listed}."
         )
-        return PixelResult(text=text, images=images, frames=[f.index for f in frames])
+        span = (frames[0].index / max(last, 1), frames[-1].index / max(last, 1))
+        return PixelResult(text=text, images=images, span=span, frames=[f.index for f in frames])

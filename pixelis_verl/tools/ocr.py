@@ -62,12 +62,12 @@ class ReadTextTool(PixelTool):
         where = f"image {index}"
         if region is not None:
             where = f"{box_from_source(region, frame, shown, source)} of image {index}"
-        if not lines:
-            return PixelResult(text=f"No text found in {where}.", image_index=index, box_source=region)
-        shown_lines = []
-        for n, line in enumerate(lines[: self.settings.max_lines], start=1):
-            box = box_from_source(line.box, frame, shown, source)
-            shown_lines.append(f"{n}. {json.dumps(line.text, ensure_ascii=False)} at {box} ({line.confidence:.2f})")
-        more = len(lines) - len(shown_lines)
-        text = f"Text in {where}: " + "; ".join(shown_lines) + (f"; and {more} more lines." if more else ".")
-        return PixelResult(text=text, image_index=index, box_source=region)
+        text = f"No text found in {where}."
+        if lines:
+            shown_lines = []
+            for n, line in enumerate(lines[: self.settings.max_lines], start=1):
+                box = box_from_source(line.box, frame, shown, source)
+                shown_lines.append(f"{n}. {json.dumps(line.text, ensure_ascii=False)} at {box} ({line.confidence:.2f})")
+            more = len(lines) - len(shown_lines)
+            text = f"Text in {where}: " + "; ".join(shown_lines) + (f"; and {more} more lines." if more else ".")
+        return PixelResult(text=text, image_index=index, box_source=region, source_size=view.source.size)

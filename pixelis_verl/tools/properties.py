@@ -61,4 +61,4 @@ class GetPropertiesTool(PixelTool):
             f"of the image; aspect ratio {props.aspect_ratio:.2f}; circularity {props.circularity:.2f}; "
             f"orientation {props.orientation_deg:.0f} deg; position {props.position}; box {box_shown}."
         )
-        return PixelResult(text=text, image_index=view.index, box_source=props.box)
+        return PixelResult(text=text, image_index=view.index, box_source=props.box, source_size=view.source.size)

@@ -93,4 +93,11 @@ class SegmentObjectAtTool(PixelTool):
             f"{fraction:.1%} of the image (score {seg.score:.2f}). The image with the mask comes next."
         )
         frames = None if view.frame is None else [view.frame]
-        return PixelResult(text=text, images=[overlay], image_index=index, box_source=seg.box, frames=frames)
+        return PixelResult(
+            text=text,
+            images=[overlay],
+            image_index=index,
+            box_source=seg.box,
+            source_size=view.source.size,
+            frames=frames,
+        )

@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 STEPS_KEY = "pixelis_steps"
+GROUP_KEY = "pixelis_group"  # the GRPO group's figures, left by pixelis_verl.agent_loop for group-level reward terms
 
 # The observation feature: RGB mean (3), RGB std (3), 8-bin luminance histogram (8), mean absolute
 # horizontal and vertical gradient (2), all in [0, 1], computed on a fixed-size thumbnail so the
@@ -27,11 +28,15 @@ class StepRecord(TypedDict):
     args: Any  # the arguments exactly as the model gave them (usually a dict)
     ok: bool  # True when the call produced an observation
     error: str | None  # the error text shown to the model, None when ok
-    error_kind: Literal["argument", "media", "internal"] | None  # the model's mistake, unusable row media, a bug
+    # the model's mistake, a video tool in a conversation without video, unusable row media, a bug
+    error_kind: Literal["argument", "modality", "media", "internal"] | None
     reward: float  # the step reward returned to verl (0.0, or the invalid-call penalty)
     latency_ms: float  # wall time of the call, including image decoding
     image_index: int | None  # which image the call looked at, when it got that far
     box_source: list[int] | None  # [x1, y1, x2, y2] actually used, source pixels, x2/y2 exclusive
+    region: list[float] | None  # the box used as fractions [0, 1] of the image it was on (the action's "where")
+    span: list[float] | None  # the video frames used, as fractions [0, 1] of the video (the action's "when")
+    input_observation: list[float] | None  # OBSERVATION_DIM floats of the image the call acted on
     observation: list[float] | None  # OBSERVATION_DIM floats of the first returned image, None without one
 
 
@@ -54,3 +59,8 @@ def observation_feature(image: Image.Image) -> list[float]:
 def append_step(agent_data: Any, record: StepRecord) -> None:
     """Add `record` to the trajectory's step list (created on first use)."""
     agent_data.extra_fields.setdefault(STEPS_KEY, []).append(record)
+
+
+def uses_pixel_ops(steps: list[StepRecord]) -> bool:
+    """Whether a trajectory performed a pixel operation: at least one tool call that produced a result."""
+    return any(step.get("ok") for step in steps)

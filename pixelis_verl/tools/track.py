@@ -125,7 +125,7 @@ class TrackObjectTool(PixelTool):
             info = reader.info
             native_box, ref_frame = self.initial_box(params, agent_data, info)
             start, end = self.window(params, info, ref_frame)
-            decoded = (info.width, info.height)
+            decoded, native = (info.width, info.height), (info.source_width, info.source_height)
             scale = info.width / info.source_width, info.height / info.source_height
             box = snap_box(tuple(v * scale[i % 2] for i, v in enumerate(native_box)), decoded)
             key_indices = set(evenly_spaced(start, end, self.settings.key_frames))
@@ -160,4 +160,12 @@ class TrackObjectTool(PixelTool):
             f"Tracked frames {start}..{end}: the object moved {result.direction} by ({dx:+.0f}, {dy:+.0f}); {lost}. "
             f"Boxes by frame: {listed}. Next come frames {', '.join(map(str, keys))} with the box drawn."
         )
-        return PixelResult(text=text, images=images, frames=keys)
+        last = max(info.num_frames - 1, 1)
+        return PixelResult(
+            text=text,
+            images=images,
+            box_source=snap_box(native_box, native),
+            source_size=native,
+            span=(start / last, end / last),
+            frames=keys,
+        )

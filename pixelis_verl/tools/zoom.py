@@ -57,4 +57,4 @@ class ZoomInTool(PixelTool):
             f"Zoomed into [{', '.join(map(str, used))}] (source pixels) of image {index}; "
             f"crop is {crop.width}x{crop.height}."
         )
-        return PixelResult(text=text, images=[crop], image_index=index, box_source=used)
+        return PixelResult(text=text, images=[crop], image_index=index, box_source=used, source_size=view.source.size)

@@ -100,7 +100,9 @@ def test_segment_then_measure_an_object_by_mask_id_and_by_box(tools):
     x, y = target.centroid
     response, reward, step = _call(tools["segment_object_at"], {"point_2d": [x / 2, y / 2]}, agent_data)
     assert reward == 0.0 and step["ok"] and response.text.startswith("mask_id m1: ")
-    assert len(response.image) == 1 and step["observation"] is not None
+    assert len(response.image) == 1 and step["observation"] is not None and step["input_observation"] is not None
+    x1, y1, x2, y2 = step["region"]  # the action's "where", as fractions of the image
+    assert 0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1 and x1 <= x / scene.image.width <= x2
     response, reward, step = _call(tools["get_properties"], {"mask_id": "m1"}, agent_data)
     assert reward == 0.0 and f"colour {target.colour} " in response.text and step["observation"] is None
     response, _, _ = _call(tools["get_properties"], {"bbox_2d": _shown_box(target.box, 0.5)}, agent_data)
@@ -125,6 +127,7 @@ def test_select_frames_returns_frames_with_timestamps_that_later_calls_know(tool
     response, reward, step = _call(tools["select_frames"], {"start_s": 0, "end_s": 2.95, "num_frames": 4}, agent_data)
     assert reward == 0.0 and len(response.image) == 4
     assert "frame 0 (0.00 s)" in response.text and "frame 29 (2.90 s)" in response.text
+    assert step["span"] == [0.0, 1.0] and step["input_observation"] is None  # the action's "when": all the video
     frames = [tools["select_frames"].frame_of(agent_data, i) for i in range(5)]
     assert frames == [0, 0, 10, 19, 29]
 
@@ -152,10 +155,10 @@ def test_track_object_from_a_mask_made_on_a_returned_frame(tools, video):
 
 
 @pytest.mark.parametrize("tool", ["select_frames", "track_object"])
-def test_video_tools_on_an_image_row_get_a_readable_error(tools, tool):
+def test_video_tools_on_an_image_row_get_a_readable_modality_error(tools, tool):
     agent_data = _agent_data([Image.new("RGB", (64, 64))])
     response, reward, step = _call(tools[tool], {"bbox_2d": [1, 1, 9, 9]}, agent_data)
-    assert reward == -0.05 and step["error_kind"] == "argument"
+    assert reward == -0.05 and step["error_kind"] == "modality"
     assert response.text == f"{tool}: this conversation has no video; the tool works on videos only"
 
 
@@ -234,7 +237,7 @@ def test_no_argument_makes_a_tool_raise(tools, video, name):
         STORE.release("fuzz")
         assert step["ok"] == (step["error"] is None)
         if not step["ok"]:
-            assert step["error_kind"] in ("argument", "media"), step["error"]
+            assert step["error_kind"] in ("argument", "modality", "media"), step["error"]
             assert response.text == step["error"] and response.text.startswith(f"{name}: ")
             assert "\n" not in response.text and len(response.text) <= 256
 

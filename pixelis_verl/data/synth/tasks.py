@@ -46,7 +46,7 @@ class PixelTask:
     fps: float | None = None  # video tasks: frames per second
     target_box: tuple[int, int, int, int] | None = None  # where the answer is, pixels of `image`, when it has one
     object_boxes: list[tuple[int, int, int, int]] = field(default_factory=list)  # objects the question names, in order
-    answer_metric: str = "exact"  # how the reward scores the answer: a key of rewards.accuracy.ANSWER_METRICS
+    answer_metric: str = "exact"  # how the reward scores the answer: a key of rewards.answers.ANSWER_METRICS
 
 
 def _zoom_kind(kind: str) -> Callable[[int, int], PixelTask]:
