@@ -66,6 +66,7 @@ EXTRAS = {
         "pytest-timeout",
         "hypothesis",
         "ruff",
+        "matplotlib",  # benchmarks/tool_collapse.py draws the docs' curves
     ],
 }
 

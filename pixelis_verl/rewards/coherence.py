@@ -17,6 +17,7 @@ style of reasoning.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import zlib
@@ -62,12 +63,18 @@ def step_words(step: StepRecord, thought: str, grid: int) -> list[str]:
     return words + action
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _hashed(token: str, dim: int) -> tuple[int, float]:
+    h = zlib.crc32(token.encode())
+    return h % dim, 1.0 if (h >> 31) & 1 else -1.0
+
+
 def embed(words: list[str], dim: int) -> np.ndarray:
     """A unit vector: signed feature hashing of words and adjacent word pairs (crc32, stable across processes)."""
     vector = np.zeros(dim)
     for token in words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]:
-        h = zlib.crc32(token.encode())
-        vector[h % dim] += 1.0 if (h >> 31) & 1 else -1.0
+        index, sign = _hashed(token, dim)
+        vector[index] += sign
     norm = np.linalg.norm(vector)
     return vector / norm if norm > 0 else vector
 

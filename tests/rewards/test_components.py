@@ -3,14 +3,15 @@
 import asyncio
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
 from pixelis_verl.config import RecipeError, check, compose_recipe, resolve
 from pixelis_verl.rewards.coherence import Coherence, CoherenceParams
-from pixelis_verl.rewards.curiosity import Curiosity, CuriosityParams
+from pixelis_verl.rewards.curiosity import Batcher, Curiosity, CuriosityParams
 from pixelis_verl.rewards.efficiency import Efficiency, EfficiencyParams
-from pixelis_verl.rewards.manager import PixelisRewardManager, build_components
+from pixelis_verl.rewards.manager import PixelisRewardManager, RunningNorm, build_components
 from pixelis_verl.rewards.pixel_reasoner import (
     OperationPenalty,
     OperationPenaltyParams,
@@ -79,6 +80,23 @@ def test_novel_observations_are_more_curious_and_repeats_decay(cfg):
     text_only = step("read_text")
     text_only["observation"] = None
     assert score(curiosity, trajectory([text_only])) == 0.0  # text only: no image to predict
+
+
+def test_concurrent_curiosity_requests_share_model_calls():
+    calls = []
+
+    async def model(inputs, targets):
+        calls.append(len(inputs))
+        await asyncio.sleep(0.01)
+        return [float(x[0]) for x in inputs]
+
+    async def many():
+        batcher = Batcher(model)
+        return await asyncio.gather(*(batcher(np.full((k % 3 + 1, 2), k), np.zeros((k % 3 + 1, 2))) for k in range(20)))
+
+    results = asyncio.run(many())
+    assert results == [[float(k)] * (k % 3 + 1) for k in range(20)]  # each request gets its own errors back
+    assert calls[0] == 1 and len(calls) == 2 and sum(calls) == sum(k % 3 + 1 for k in range(20))
 
 
 def test_validity_prices_each_mistake():
@@ -152,6 +170,12 @@ def test_bad_reward_config_fails_fast_naming_the_key(tmp_path, override, message
     cfg = resolve(compose_recipe("rft_tiny_cpu", [f"pixelis.run_dir={tmp_path}", override]))
     with pytest.raises(RecipeError, match=message):
         check(cfg)
+
+
+def test_running_normalisation_standardises_a_component():
+    norm = RunningNorm()
+    values = [norm(v) for v in [0.0, 2.0, 4.0, 6.0, 8.0]]
+    assert values[0] == 0.0 and values[-1] == pytest.approx((8 - 4) / np.std([0, 2, 4, 6, 8], ddof=1))
 
 
 def test_null_removes_a_component(tmp_path):

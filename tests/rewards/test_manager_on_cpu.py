@@ -9,15 +9,13 @@ import asyncio
 import numpy as np
 import pytest
 import ray
-import torch
-from tensordict import TensorDict
-from verl import DataProto
 
 from pixelis_verl.data.rl_rows import ALL_KINDS
 from pixelis_verl.data.synth.tasks import generate_tasks
 from pixelis_verl.rewards.checkpoint import CuriosityCheckpoint
 from pixelis_verl.rewards.dynamics import CHECKPOINT_FILE, actor_name
 from pixelis_verl.rewards.manager import PixelisRewardManager
+from pixelis_verl.rewards.rows import reward_row
 from pixelis_verl.tools.steps import GROUP_KEY, STEPS_KEY
 from tests.golden_loop import SEED, GoldenPlanServer, loop_setup
 from tests.rewards.trajectories import feature, response, step
@@ -30,26 +28,6 @@ COUNTS = ["tool_calls", "pixel_ops", "invalid_calls", "malformed_calls", "unexec
 def setup(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         return loop_setup(tmp_path_factory.mktemp("run"), patch, ("pixelis.reward.components.curiosity.backend=local",))
-
-
-def reward_row(prompt_ids, response_ids, fields: dict, extra_fields: dict | None) -> DataProto:
-    """One row as verl's AgentLoopWorker._compute_score builds it."""
-    prompts, responses = torch.tensor(prompt_ids, dtype=torch.int64), torch.tensor(response_ids, dtype=torch.int64)
-    input_ids = torch.cat([prompts, responses])
-    batch = TensorDict(
-        {
-            "prompts": prompts[None],
-            "responses": responses[None],
-            "attention_mask": torch.ones_like(input_ids)[None],
-            "input_ids": input_ids[None],
-            "position_ids": torch.arange(len(input_ids))[None],
-        },
-        batch_size=1,
-    )
-    non_tensor = {k: np.array([v]) for k, v in fields.items()}
-    if extra_fields is not None:
-        non_tensor["tool_extra_fields"] = np.array([extra_fields], dtype=object)
-    return DataProto(batch=batch, non_tensor_batch=non_tensor)
 
 
 def test_a_group_of_tool_users_and_a_blind_answer_scored_through_run_single(setup):
