@@ -95,7 +95,7 @@ def trajectory_counts(trajectory: Trajectory) -> dict[str, float]:
         "malformed_calls": float(trajectory.malformed_calls),
         "unexecuted_calls": float(trajectory.unexecuted_calls),
         "has_answer": float(trajectory.pred is not None),
-        "group_pixel_op_rate": float((trajectory.group or {}).get("pixel_op_rate", trajectory.uses_pixel_ops)),
+        "group_pixel_op_rate": trajectory.group_pixel_op_rate,
     }
 
 

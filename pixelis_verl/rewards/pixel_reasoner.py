@@ -28,12 +28,6 @@ class OperationPenaltyParams(ComponentParams):
     free_ops: int = 1  # N: operations that cost nothing
 
 
-def group_pixel_op_rate(trajectory: Trajectory) -> float:
-    group = trajectory.group or {}
-    rate = group.get("pixel_op_rate")
-    return float(rate) if isinstance(rate, (int, float)) else float(trajectory.uses_pixel_ops)
-
-
 @register_component("rate_curiosity")
 class RateCuriosity(RewardComponent):
     params: RateCuriosityParams
@@ -42,7 +36,7 @@ class RateCuriosity(RewardComponent):
     async def score(self, trajectory: Trajectory) -> float:
         if not trajectory.uses_pixel_ops:
             return 0.0
-        return max(self.params.target_rate - group_pixel_op_rate(trajectory), 0.0)
+        return max(self.params.target_rate - trajectory.group_pixel_op_rate, 0.0)
 
 
 @register_component("operation_penalty")

@@ -81,6 +81,12 @@ class Trajectory:
     def uses_pixel_ops(self) -> bool:
         return uses_pixel_ops(self.steps)
 
+    @property
+    def group_pixel_op_rate(self) -> float:
+        """The fraction of the GRPO group that used pixel operations; the trajectory's own outside a group."""
+        rate = (self.group or {}).get("pixel_op_rate")
+        return float(rate) if isinstance(rate, (int, float)) else float(self.uses_pixel_ops)
+
     def step_thoughts(self) -> list[str]:
         """The thought behind each executed step: the text of the turn whose well-formed call it was."""
         owners = [turn.thought for turn in self.turns for call in turn.calls if call.well_formed]
