@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
@@ -20,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RECIPES_DIR = REPO_ROOT / "recipes"
 CONF_DIR = REPO_ROOT / "conf"
+T = TypeVar("T")
 SEARCHPATH_OVERRIDE = f"hydra.searchpath=[pkg://verl.trainer.config,file://{CONF_DIR}]"
 
 # Top-level groups verl 0.9.1's main_ppo accepts but never reads (the reward moved under `reward.`);
@@ -102,25 +104,24 @@ def resolve(cfg: DictConfig) -> DictConfig:
     return cfg
 
 
-def _leaves(node: Any, prefix: str) -> list[tuple[str, Any]]:
+def _leaves(node: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Every (dotted key, value) under `node`, skipping mandatory values left unset (``???``)."""
     if not isinstance(node, DictConfig):
         return [(prefix, node)]
-    return [leaf for key in node.keys() for leaf in _leaves(node.get(key), f"{prefix}.{key}")]
-
-
-def _paths_in(node: Any, prefix: str = "") -> list[tuple[str, str]]:
-    found: list[tuple[str, str]] = []
-    if isinstance(node, DictConfig):
-        for key in node.keys():
-            if OmegaConf.is_missing(node, key):
-                continue
-            full = f"{prefix}.{key}" if prefix else str(key)
-            value = node[key]
-            if isinstance(value, DictConfig):
-                found += _paths_in(value, full)
-            elif str(key).endswith("_path") and isinstance(value, str) and value:
-                found.append((full, value))
+    found: list[tuple[str, Any]] = []
+    for key in node.keys():
+        if not OmegaConf.is_missing(node, key):
+            found += _leaves(node[key], f"{prefix}.{key}" if prefix else str(key))
     return found
+
+
+def from_dict(cls: type[T], values: dict[str, Any], where: str) -> T:
+    """A config block as its dataclass; a key the dataclass lacks fails at startup naming it, not silently."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; known keys are {sorted(known)}")
+    return cls(**values)
 
 
 def check(cfg: DictConfig) -> None:
@@ -154,7 +155,8 @@ def check_paths(cfg: DictConfig) -> None:
         for file in [files] if isinstance(files, str) else list(files or []):
             if not Path(os.path.expanduser(file)).exists():
                 raise RecipeError(f"{key}: no such file '{file}'")
-    for key, value in _paths_in(cfg):
+    paths = [(key, value) for key, value in _leaves(cfg) if key.endswith("_path") and isinstance(value, str) and value]
+    for key, value in paths:
         if key.startswith(("actor_rollout_ref.rollout.multi_turn", "data.", "pixelis.")) and not value.startswith(
             ("pkg://", "hdfs://")
         ):

@@ -57,7 +57,8 @@ def action_dim(tools: list[str]) -> int:
 
 def encode_transition(step: StepRecord, tools: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
     """(input, target) for one step, or None when the step returned no image."""
-    if not step.get("ok") or not _floats(step.get("observation"), OBSERVATION_DIM):
+    observation = _floats(step.get("observation"), OBSERVATION_DIM)
+    if not step.get("ok") or observation is None:
         return None
     state = _floats(step.get("input_observation"), OBSERVATION_DIM)
     region, span = _floats(step.get("region"), 4), _floats(step.get("span"), 2)
@@ -75,7 +76,7 @@ def encode_transition(step: StepRecord, tools: list[str]) -> tuple[np.ndarray, n
             [float(span is not None)],
         ]
     )
-    return x, np.asarray(step["observation"], dtype=np.float64)
+    return x, np.asarray(observation)
 
 
 def _floats(value: Any, size: int) -> list[float] | None:
@@ -135,6 +136,7 @@ class Curiosity(RewardComponent):
         super().__init__(params, config)
         self.config = config
         self.input_dim = action_dim(params.tools)
+        self.model_name = actor_name(config)
         self._model: Any = None
         self._batcher = Batcher(self._score_and_learn)
 
@@ -144,7 +146,7 @@ class Curiosity(RewardComponent):
 
     async def _score_and_learn(self, inputs: np.ndarray, targets: np.ndarray) -> list[float]:
         if self.params.backend == "local" or not ray.is_initialized():  # outside Ray (a script): no actor to share
-            model = local_model(actor_name(self.config), self.input_dim, **self.model_kwargs())
+            model = local_model(self.model_name, self.input_dim, **self.model_kwargs())
             return await asyncio.to_thread(model.score_and_learn, inputs, targets)
         if self._model is None:
             self._model = curiosity_actor(self.config, self.input_dim, **self.model_kwargs())

@@ -27,9 +27,11 @@ from verl import DataProto
 from verl.experimental.reward_loop.reward_manager import register
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
+from pixelis_verl.config import from_dict
+
 # Importing a component module registers it.
 from pixelis_verl.rewards import accuracy, coherence, curiosity, efficiency, pixel_reasoner, validity  # noqa: F401
-from pixelis_verl.rewards.registry import REWARD_COMPONENTS, RewardComponent, make_params
+from pixelis_verl.rewards.registry import REWARD_COMPONENTS, RewardComponent
 from pixelis_verl.rewards.trajectory import Trajectory, build_trajectory
 
 logger = logging.getLogger(__name__)
@@ -79,7 +81,7 @@ def build_components(config: DictConfig) -> list[WeightedComponent]:
         if not isinstance(weight, (int, float)) or not math.isfinite(weight):
             raise ValueError(f"{where}.weight: expected a number; got {weight!r}")
         cls = REWARD_COMPONENTS[name]
-        params = make_params(cls.Params, {k: v for k, v in entry.items() if k not in _MANAGER_KEYS}, where)
+        params = from_dict(cls.Params, {k: v for k, v in entry.items() if k not in _MANAGER_KEYS}, where)
         norm = RunningNorm() if entry.get("normalize", False) else None
         built.append(WeightedComponent(cls(params, config), float(weight), norm))
     return built

@@ -2,16 +2,16 @@
 
 A component scores one aspect of a `Trajectory` as a float. Its parameters are the fields of its
 ``Params`` dataclass, read from ``pixelis.reward.components.<name>`` (unknown keys fail at startup,
-naming the key); ``weight`` and ``normalize`` are the manager's, shared by all components. The
-manager logs every component's raw value, weight zero included, so a term can be watched without
-being trained on (Pixel-Reasoner's rate-based curiosity next to ours, in the same run).
+naming the key: ``pixelis_verl.config.from_dict``); ``weight`` and ``normalize`` are the manager's,
+shared by all components. The manager logs every component's raw value, weight zero included, so a
+term can be watched without being trained on (Pixel-Reasoner's rate-based curiosity next to ours, in the same run).
 """
 
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, fields
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 from omegaconf import DictConfig
 
@@ -49,11 +49,3 @@ def register_component(name: str):
         return cls
 
     return decorate
-
-
-def make_params(cls: type[ComponentParams], values: dict[str, Any], where: str) -> ComponentParams:
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; known keys are {sorted(known)}")
-    return cls(**values)

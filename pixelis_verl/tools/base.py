@@ -20,7 +20,7 @@ import asyncio
 import logging
 import os
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from PIL import Image
@@ -28,6 +28,7 @@ from verl.tools.base_tool import BaseTool
 from verl.tools.schemas import OpenAIFunctionToolSchema, ToolResponse
 from verl.utils.rollout_trace import rollout_trace_op
 
+from pixelis_verl.config import from_dict
 from pixelis_verl.tools import media
 from pixelis_verl.tools.coords import ToolArgumentError, get_coord_frame, parse_int, show_value
 from pixelis_verl.tools.state import STORE, TrajectoryState
@@ -88,11 +89,7 @@ class PixelToolConfig:
     @classmethod
     def from_dict(cls, config: dict[str, Any]) -> "PixelToolConfig":
         """Build from the YAML dict, rejecting unknown keys so a typo fails at startup, not silently."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise ValueError(f"{cls.__name__}: unknown config keys {unknown}; known keys are {sorted(known)}")
-        return cls(**config)
+        return from_dict(cls, config, cls.__name__)
 
 
 @dataclass
