@@ -32,8 +32,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from verl.experimental.agent_loop.tool_agent_loop import AgentData
 
+from pixelis_verl.data.replay import load_tools
 from pixelis_verl.data.rl_rows import png_bytes
-from pixelis_verl.data.synth.golden import load_tools
 from pixelis_verl.data.synth.moving_object import generate_moving_object_video, write_video
 from pixelis_verl.data.synth.scenes import generate_scene
 from pixelis_verl.data.synth.zoom_tasks import WORDS

@@ -139,13 +139,18 @@ def check(cfg: DictConfig) -> None:
             build_components(cfg)
         except ValueError as exc:
             raise RecipeError(str(exc)) from exc
-    model_path = OmegaConf.select(cfg, "actor_rollout_ref.model.path")
+    key = model_key(cfg) + ".path"
+    model_path = OmegaConf.select(cfg, key)
     allow_hub = bool(OmegaConf.select(cfg, "pixelis.allow_hub_download", default=False))
     if not model_path or (not Path(os.path.expanduser(model_path)).exists() and not allow_hub):
         raise RecipeError(
-            f"actor_rollout_ref.model.path: '{model_path}' is not a local directory "
-            "(set pixelis.allow_hub_download=true to fetch a hub id)"
+            f"{key}: '{model_path}' is not a local directory (set pixelis.allow_hub_download=true to fetch a hub id)"
         )
+
+
+def model_key(cfg: DictConfig) -> str:
+    """Where a recipe names its model: the RL trainer's actor, or the SFT trainer's top-level `model`."""
+    return "actor_rollout_ref.model" if OmegaConf.select(cfg, "actor_rollout_ref.model") is not None else "model"
 
 
 def check_paths(cfg: DictConfig) -> None:

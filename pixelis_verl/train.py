@@ -52,19 +52,19 @@ def prepare_run_dir(cfg: DictConfig) -> Path:
     return run_dir
 
 
-def check_processor(cfg: DictConfig) -> None:
-    """verl's ``hf_processor`` returns None on failure and the run silently goes text-only: refuse that."""
+def check_processor(model: DictConfig, key: str) -> None:
+    """verl's ``hf_processor`` returns None on failure and the run silently goes text-only: refuse that.
+
+    `model` is the recipe's model block (`path`, `trust_remote_code`), found at `key`.
+    """
     from transformers import AutoConfig
     from verl.utils import hf_processor
 
-    model = cfg.actor_rollout_ref.model
     if not hasattr(AutoConfig.from_pretrained(model.path, trust_remote_code=model.trust_remote_code), "vision_config"):
         return
     processor = hf_processor(model.path, trust_remote_code=model.trust_remote_code)
     if processor is None or getattr(processor, "image_processor", None) is None:
-        raise RecipeError(
-            f"actor_rollout_ref.model.path: '{model.path}' is a vision-language model but its processor failed to load"
-        )
+        raise RecipeError(f"{key}.path: '{model.path}' is a vision-language model but its processor failed to load")
 
 
 def run(cfg: DictConfig) -> Path:
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             print(OmegaConf.to_yaml(cfg))
             return 0
         check(cfg)
-        check_processor(cfg)
+        check_processor(cfg.actor_rollout_ref.model, "actor_rollout_ref.model")
         run_dir = prepare_run_dir(cfg)
         check_paths(cfg)
     except RecipeError as exc:

@@ -60,27 +60,51 @@ def task_row(
         video = write_video(task.frames, media_dir / f"{split}_{index:06d}.mp4", task.fps)
         # The question image shows frame 0, so its source is the decoded frame, not a separate image.
         pixelis = {"source_images": [], "video": {"path": str(video.relative_to(data_root)), "question_frames": [0]}}
+    return rl_row(
+        question=task.question,
+        answer=task.answer,
+        answer_metric=task.answer_metric,
+        image_bytes=png,
+        pixelis=pixelis,
+        shown_max_pixels=shown_max_pixels,
+        tool_selection=list(TASK_TOOLS[task.kind]) if select_tools else None,
+        extra_info={"index": index, "split": split, "kind": task.kind,
+                    "target_box": list(task.target_box) if task.target_box else None},
+    )  # fmt: skip
+
+
+def rl_row(
+    *,
+    question: str,
+    answer: str,
+    answer_metric: str,
+    image_bytes: bytes,
+    pixelis: dict[str, Any],
+    shown_max_pixels: int,
+    tool_selection: list[str] | None,
+    extra_info: dict[str, Any],
+    data_source: str = DATA_SOURCE,
+    system_prompt: str = SYSTEM_PROMPT,
+) -> dict[str, Any]:
+    """One verl RL row: the prompt with the question image, the ground truth, the tools' media (`pixelis`)."""
     return {
-        "data_source": DATA_SOURCE,
+        "data_source": data_source,
         "prompt": [
-            {"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": "<image>\n" + task.question},
+            {"role": "system", "content": system_prompt},
+            {"role": "user", "content": "<image>\n" + question},
         ],
         # max_pixels is read by qwen_vl_utils.fetch_image when verl resizes the image for the model.
-        "images": [{"bytes": png, "max_pixels": shown_max_pixels}],
+        "images": [{"bytes": image_bytes, "max_pixels": shown_max_pixels}],
         "ability": ABILITY,
-        "reward_model": {"style": "rule", "ground_truth": task.answer},
+        "reward_model": {"style": "rule", "ground_truth": answer},
         "agent_name": AGENT_NAME,
         "extra_info": {
-            "index": index,
-            "split": split,
-            "kind": task.kind,
-            "question": task.question,
-            "answer": task.answer,
-            "answer_metric": task.answer_metric,  # read by pixelis_verl.rewards.answers
-            "target_box": list(task.target_box) if task.target_box else None,
+            **extra_info,
+            "question": question,
+            "answer": answer,
+            "answer_metric": answer_metric,  # read by pixelis_verl.rewards.answers
             "tools_kwargs": {"pixelis": pixelis},
-            "tool_selection": list(TASK_TOOLS[task.kind]) if select_tools else None,
+            "tool_selection": tool_selection,
         },
     }
 

@@ -26,7 +26,7 @@ from pixelis_verl.ops.zoom import PixelBox, snap_box
 
 STATIONARY_FRACTION = 0.25  # a centre that moved less than this fraction of the box's mean side stood still
 # Counter-clockwise from +x in 45-degree sectors; image y grows downwards, so "up" is -y.
-_DIRECTIONS = ("right", "up-right", "up", "up-left", "left", "down-left", "down", "down-right")
+DIRECTIONS = ("right", "up-right", "up", "up-left", "left", "down-left", "down", "down-right")
 # Appearance is judged on the box grown by this fraction of its size on each side: the target's outline
 # against its surroundings, which a box filled by a flat-coloured target would not show.
 CONTEXT = 0.1
@@ -42,7 +42,7 @@ def direction_word(dx: float, dy: float, *, box_size: float) -> str:
     """The compass word ("right", "up-left", ...) for a displacement in image pixels, or "stationary"."""
     if math.hypot(dx, dy) < STATIONARY_FRACTION * box_size:
         return "stationary"
-    return _DIRECTIONS[round(math.degrees(math.atan2(-dy, dx)) / 45) % 8]
+    return DIRECTIONS[round(math.degrees(math.atan2(-dy, dx)) / 45) % 8]
 
 
 def frame_spans(indices: list[int], limit: int = 3) -> str:

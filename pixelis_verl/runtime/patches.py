@@ -7,8 +7,9 @@ when the pin moves past its fix.
 - ``patch_mrope_position_ids`` (all platforms): ``verl.utils.tensordict_utils.maybe_fix_3d_position_ids``
   and its by-name imports. It forces ``_ragged_idx=2`` on equal-length batches, crashing or silently
   corrupting M-RoPE position ids (verl #7899, fix PR #7901).
-- ``patch_gloo_process_group`` (cpu): ``verl.utils.distributed.initialize_global_process_group_ray`` and
-  its by-name imports. It builds ``"cpu:gloo,cpu:gloo"``, which torch rejects as a duplicate device type.
+- ``patch_gloo_process_group`` (cpu): ``verl.utils.distributed.initialize_global_process_group_ray`` (Ray
+  workers) and ``initialize_global_process_group`` (torchrun: the SFT trainer), with their by-name imports.
+  Both build ``"cpu:gloo,cpu:gloo"``, which torch rejects as a duplicate device type.
 - ``patch_unpinned_cpu_offload`` (cpu): ``verl.utils.fsdp_utils.CPUOffloadPolicy``. Forward-only (ref)
   engines hard-code ``pin_memory=True``; pinning needs an accelerator.
 - ``patch_qwen_vl_utils_without_torchvision`` (cpu, no torchvision): ``sys.modules["torchvision"]`` for
@@ -28,10 +29,12 @@ import functools
 import importlib
 import importlib.util
 import logging
+import os
 import sys
 import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -82,12 +85,24 @@ def patch_gloo_process_group() -> None:
     def initialize_global_process_group_ray(timeout_second: Any = None, backend: str | None = None) -> Any:
         return original(timeout_second=timeout_second, backend=backend or "cpu:gloo")
 
+    def initialize_global_process_group(timeout_second: int = 36000) -> tuple[int, int, int]:
+        """verl's torchrun entry (SFT) with the one backend a CPU has; no device to select."""
+        import torch.distributed
+
+        torch.distributed.init_process_group(
+            backend="cpu:gloo",
+            timeout=timedelta(seconds=timeout_second),
+            init_method=os.environ.get("DIST_INIT_METHOD"),
+        )
+        return int(os.environ["LOCAL_RANK"]), int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+
     _rebind(
         "verl.utils.distributed",
         "initialize_global_process_group_ray",
         initialize_global_process_group_ray,
         ["verl.workers.engine_workers"],
     )
+    _rebind("verl.utils.distributed", "initialize_global_process_group", initialize_global_process_group, [])
 
 
 @_once

@@ -153,8 +153,8 @@ def _tokenizer_corpus(seed: int) -> list[str]:
     """Generic text plus rendered warm-start traces, so the template and tool-call JSON get their own merges."""
     from transformers.utils.chat_template_utils import render_jinja_template
 
+    from pixelis_verl.data.replay import load_tools
     from pixelis_verl.data.rl_rows import ALL_KINDS
-    from pixelis_verl.data.synth.golden import load_tools
     from pixelis_verl.data.synth.tasks import generate_tasks
     from pixelis_verl.runtime.warm_start import golden_traces, task_schemas
 

@@ -28,8 +28,9 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from pixelis_verl.data.replay import load_tools, tool_schemas
 from pixelis_verl.data.rl_rows import ALL_KINDS, SYSTEM_PROMPT
-from pixelis_verl.data.synth.golden import golden_trace, load_tools, prompt_messages
+from pixelis_verl.data.synth.golden import golden_trace, prompt_messages
 from pixelis_verl.data.synth.tasks import TASK_TOOLS, PixelTask, generate_tasks
 from pixelis_verl.runtime.processor import ImageBudget
 
@@ -79,14 +80,10 @@ class WarmStartReport:
     target_sampled_rate: float
 
 
-def tool_schemas(tools: dict[str, Any]) -> list[dict[str, Any]]:
-    """The tools' schemas exactly as verl's agent loop renders them (pydantic round trip drops unknown keys)."""
-    return [tool.tool_schema.model_dump(exclude_unset=True, exclude_none=True) for tool in tools.values()]
-
-
 def task_schemas(task: PixelTask, tools: dict[str, Any]) -> list[dict[str, Any]]:
     """The schemas a row of the task's kind offers (the RL rows select their tools; see data/synth/tasks.py)."""
-    return tool_schemas({name: tools[name] for name in TASK_TOOLS[task.kind]})
+    schemas = tool_schemas(tools)
+    return [schemas[name] for name in TASK_TOOLS[task.kind]]
 
 
 def system_prompt(index: int) -> str:

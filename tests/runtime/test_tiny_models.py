@@ -14,10 +14,9 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from pixelis_verl.data.synth.golden import load_tools
+from pixelis_verl.data.replay import load_tools, tool_schemas
 from pixelis_verl.runtime.processor import install_cpu_processors
 from pixelis_verl.runtime.tiny import CHAT_TEMPLATE_PATH, FAMILIES, MARKER, MAX_VISION_TOKENS, tiny_model_path
-from pixelis_verl.runtime.warm_start import tool_schemas
 
 pytestmark = pytest.mark.timeout(900)  # a cold cache builds and warm-starts the model first
 
@@ -121,7 +120,7 @@ def test_hf_processor_returns_image_only_processor_in_fresh_process(model_dir, t
 
 def _schemas(family: str, data_root) -> list[dict]:
     """The family's six tool schemas as verl's agent loop renders them."""
-    return tool_schemas(load_tools(FAMILIES[family].tool_config_path(), data_root))
+    return list(tool_schemas(load_tools(FAMILIES[family].tool_config_path(), data_root)).values())
 
 
 def test_processor_and_tokenizer_carry_the_tool_template(model_dir, processor):

@@ -10,7 +10,6 @@ images returned by tools join the conversation after each turn.
 """
 
 import asyncio
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,6 @@ from typing import Any
 
 from PIL import Image
 from verl.experimental.agent_loop.tool_agent_loop import AgentData
-from verl.tools.tool_registry import initialize_tools_from_config
 
 from pixelis_verl.data.rl_rows import task_row
 from pixelis_verl.data.synth.tasks import PixelTask
@@ -106,19 +104,6 @@ def prompt_messages(task: PixelTask, system: str) -> list[dict[str, Any]]:
         {"role": "system", "content": system},
         {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "\n" + task.question}]},
     ]
-
-
-def load_tools(tool_config: str | Path, data_root: str | Path) -> dict[str, Any]:
-    """The tools of a tool YAML, by name, reading media under `data_root` (the YAML's data_root reads the env)."""
-    previous = os.environ.get("PIXELIS_DATA_ROOT")
-    os.environ["PIXELIS_DATA_ROOT"] = str(data_root)
-    try:
-        return {tool.name: tool for tool in initialize_tools_from_config(str(tool_config))}
-    finally:
-        if previous is None:
-            os.environ.pop("PIXELIS_DATA_ROOT")
-        else:
-            os.environ["PIXELIS_DATA_ROOT"] = previous
 
 
 def golden_trace(

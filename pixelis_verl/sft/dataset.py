@@ -1,0 +1,38 @@
+"""verl's multi-turn SFT dataset, reading our SFT parquet and adding per-token loss weights.
+
+Two additions to `MultiTurnSFTDataset`, selected with `data.custom_cls` (verl's own hook for a dataset):
+- the `tools` column is a JSON string (see `pixelis_verl.data.render` for why), decoded here;
+- every item carries `loss_weights`, a float per token (`pixelis_verl.sft.token_weights`), which verl's
+  collator batches like `loss_mask` and the loss (`pixelis_verl.sft.loss`) reads.
+Everything else, the chat template, `<image>` placeholders in any message, the assistant-only loss mask and
+the check that per-turn tokenisation equals the whole conversation's, is verl's.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from omegaconf import OmegaConf
+from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
+
+from pixelis_verl.config import from_dict
+from pixelis_verl.sft.token_weights import TokenWeights, token_weights
+
+
+class CoTASFTDataset(MultiTurnSFTDataset):
+    def __init__(self, parquet_files: Any, tokenizer: Any, config: Any, processor: Any = None, max_samples: int = -1):
+        values = config.get("token_weights") or {}
+        values = OmegaConf.to_container(values) if OmegaConf.is_config(values) else dict(values)
+        self.token_weights = from_dict(TokenWeights, values, "data.token_weights")
+        super().__init__(parquet_files, tokenizer, config, processor=processor, max_samples=max_samples)
+
+    def _read_files_and_process(self) -> None:
+        super()._read_files_and_process()
+        if self.tools is not None:
+            self.tools = [json.loads(t) if isinstance(t, str) else t for t in self.tools]
+
+    def __getitem__(self, item: int) -> dict[str, Any]:
+        row = super().__getitem__(item)
+        row["loss_weights"] = token_weights(row["input_ids"], row["loss_mask"], self.tokenizer, self.token_weights)
+        return row

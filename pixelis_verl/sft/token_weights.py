@@ -1,0 +1,122 @@
+"""Per-token loss weights: more weight on the tokens that name a tool and carry its argument values.
+
+In a CoTA trace most assistant tokens are prose; the few that decide whether a call works are the tool's
+name and the argument values (a box, a point, a mask id, a frame range). The masked imitation loss
+(`pixelis_verl.sft.loss`) multiplies each assistant token's log-likelihood by its weight here:
+`tool_name` on the name's tokens, `argument_value` on each value's tokens, 1 on every other token.
+JSON punctuation and argument keys stay at 1: they are the grammar, learnt quickly from repetition.
+
+Calls are found in the token ids, not in the messages, so the weights land on the tokens the model is
+trained on whatever the chat template did: between the `<tool_call>` and `</tool_call>` tokens of the
+assistant turns (`loss_mask == 1`), the call's JSON is decoded, the character spans of the name and of
+each argument value are found with Python's own JSON decoder, and a token is weighted when its
+characters overlap a span. A call whose JSON does not parse keeps weight 1 (a malformed call in the data
+should not be learnt harder).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
+_DECODER = json.JSONDecoder()
+_KEY = {key: re.compile(rf'"{key}"\s*:\s*') for key in ("name", "arguments")}
+
+Span = tuple[int, int]  # [start, end) character offsets
+
+
+@dataclass(frozen=True)
+class TokenWeights:
+    tool_name: float = 2.0  # weight of the tokens of a call's tool name
+    argument_value: float = 2.0  # weight of the tokens of each argument value
+
+    def __post_init__(self) -> None:
+        for name in ("tool_name", "argument_value"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"data.token_weights.{name} must be a number >= 0; got {getattr(self, name)!r}")
+
+
+def call_spans(text: str) -> tuple[list[Span], list[Span]]:
+    """(name spans, argument value spans) of the hermes call JSON in `text`; empty lists when it does not parse."""
+    try:
+        start = text.index("{")
+        call, _ = _DECODER.raw_decode(text, start)
+        if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+            return [], []
+        name = _value_span(text, _KEY["name"].search(text, start + 1))
+        arguments = _KEY["arguments"].search(text, start + 1)
+        return [name], _argument_spans(text, arguments.end()) if arguments else []
+    except (ValueError, AttributeError):
+        return [], []
+
+
+def _value_span(text: str, match: re.Match[str] | None) -> Span:
+    if match is None:
+        raise ValueError("key not found")
+    _, end = _DECODER.raw_decode(text, match.end())
+    return match.end(), end
+
+
+def _skip_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    return pos
+
+
+def _argument_spans(text: str, pos: int) -> list[Span]:
+    """Spans of each value of the arguments object at `pos` (a JSON-string `arguments` counts as one value)."""
+    if text[pos] != "{":
+        _, end = _DECODER.raw_decode(text, pos)
+        return [(pos, end)]
+    spans = []
+    pos = _skip_space(text, pos + 1)
+    while text[pos] != "}":
+        _, pos = _DECODER.raw_decode(text, pos)  # the key
+        pos = _skip_space(text, pos)
+        if text[pos] != ":":
+            raise ValueError("expected ':'")
+        start = _skip_space(text, pos + 1)
+        _, pos = _DECODER.raw_decode(text, start)
+        spans.append((start, pos))
+        pos = _skip_space(text, pos)
+        if text[pos] == ",":
+            pos = _skip_space(text, pos + 1)
+    return spans
+
+
+def _token_offsets(tokenizer: Any, ids: list[int]) -> list[int]:
+    """End offset of each token in `decode(ids)`: the decoded length of every prefix."""
+    return [len(tokenizer.decode(ids[: k + 1], clean_up_tokenization_spaces=False)) for k in range(len(ids))]
+
+
+def token_weights(
+    input_ids: torch.Tensor, loss_mask: torch.Tensor, tokenizer: Any, weights: TokenWeights
+) -> torch.Tensor:
+    """A float weight per token of a sequence (1 off the tool-call names and values); see the module docstring."""
+    result = torch.ones(input_ids.shape[-1], dtype=torch.float32)
+    ids, mask = input_ids.tolist(), loss_mask.tolist()
+    open_id, close_id = tokenizer.convert_tokens_to_ids(CALL_OPEN), tokenizer.convert_tokens_to_ids(CALL_CLOSE)
+    pos = 0
+    while True:
+        try:
+            start = ids.index(open_id, pos) + 1
+            end = ids.index(close_id, start)
+        except ValueError:
+            return result
+        pos = end + 1
+        if not mask[start]:  # the system prompt's format instructions, a tool response quoting a call
+            continue
+        body = ids[start:end]
+        text = tokenizer.decode(body, clean_up_tokenization_spaces=False)
+        names, values = call_spans(text)
+        ends = _token_offsets(tokenizer, body)
+        for spans, weight in ((names, weights.tool_name), (values, weights.argument_value)):
+            for k, token_end in enumerate(ends):
+                token_start = ends[k - 1] if k else 0
+                if any(token_start < span_end and span_start < token_end for span_start, span_end in spans):
+                    result[start + k] = weight

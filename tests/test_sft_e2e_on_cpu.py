@@ -1,0 +1,71 @@
+"""End to end: phase 1 on verl's SFT trainer with the weighted loss, then its checkpoint starts phase 2.
+
+``python -m pixelis_verl.sft --config-name sft_tiny_cpu`` synthesises CoTA traces with the real tools,
+renders them to SFT parquet and trains the tiny Qwen2.5-VL on two torchrun ranks; the saved HF
+checkpoint then runs one GRPO step of the ``rft_tiny_cpu`` recipe. Runs one at a time (see pyproject).
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from pixelis_verl.config import REPO_ROOT
+from pixelis_verl.runtime.tiny import tiny_model_path
+
+pytestmark = pytest.mark.e2e
+STEPS = 8
+
+
+def _run(module: str, args: list[str], runs: Path) -> str:
+    cmd = [sys.executable, "-m", module, *args]
+    env = {**os.environ, "PIXELIS_RUNS_DIR": str(runs)}
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def sft_run(tmp_path_factory) -> Path:
+    runs = tmp_path_factory.mktemp("runs")
+    out = _run("pixelis_verl.sft", ["--config-name", "sft_tiny_cpu", f"trainer.total_training_steps={STEPS}"], runs)
+    assert "pixelis_verl.sft: done; run directory:" in out
+    (run,) = runs.iterdir()
+    return run
+
+
+def _metrics(run: Path) -> dict[int, dict]:
+    steps: dict[int, dict] = {}
+    for record in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()):
+        steps.setdefault(record["step"], {}).update(record["data"])
+    return steps
+
+
+def test_sft_runs_verls_trainer_and_the_loss_decreases(sft_run):
+    metrics = _metrics(sft_run)
+    assert sorted(metrics) == list(range(1, STEPS + 1))
+    train = [metrics[s]["train/loss"] for s in sorted(metrics)]
+    assert sum(train[-2:]) < sum(train[:2]), train
+    assert metrics[STEPS]["val/loss"] < metrics[4]["val/loss"]
+    assert (sft_run / "data" / "train.parquet").is_file() and (
+        sft_run / "data" / "traces_train" / "traces.jsonl"
+    ).is_file()
+
+
+def test_the_sft_checkpoint_starts_rft(sft_run, tmp_path):
+    hf = sft_run / "checkpoints" / f"global_step_{STEPS}" / "huggingface"
+    trained, initial = (
+        load_file(hf / "model.safetensors"),
+        load_file(tiny_model_path("qwen2_5_vl") / "model.safetensors"),
+    )
+    assert any(not torch.equal(trained[k], initial[k]) for k in initial)
+    args = ["--config-name", "rft_tiny_cpu", "trainer.total_training_steps=1", f"actor_rollout_ref.model.path={hf}"]
+    out = _run("pixelis_verl.train", args, tmp_path)
+    assert "pixelis_verl.train: done" in out
+    (rft,) = tmp_path.iterdir()
+    assert _metrics(rft)[1]["training/global_step"] == 1
