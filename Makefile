@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 PYTEST_ARGS ?=
 
-.PHONY: install test test-fast demo lint format bench lock clean
+.PHONY: install test test-fast demo demo-sft lint format bench lock clean
 
 install:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ test-fast:
 
 demo:
 	$(PY) -m pixelis_verl.train --config-name rft_tiny_cpu
+
+demo-sft:
+	$(PY) -m pixelis_verl.sft --config-name sft_tiny_cpu
 
 lint:
 	$(VENV)/bin/ruff check .

@@ -25,6 +25,7 @@ from pixelis_verl.data.cota import Trace, TraceSet, View
 
 CONVERTERS: dict[str, type[Converter]] = {}
 DROPPED_FILE = "dropped.jsonl"
+IMAGE_SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif"}
 
 
 class Dropped(ValueError):
@@ -64,18 +65,26 @@ class Converter(abc.ABC):
         return f"{self.name}-{source_id}"
 
     def save_image(self, image: Any, trace_id: str, name: str) -> str:
-        """Copy one source image (bytes, a path under the media root, or a PIL image) into the set as PNG."""
-        source = image if isinstance(image, Image.Image | bytes | bytearray) else self.resolve(str(image))
+        """Copy one source image (bytes, a path under the media root, or a PIL image) into the set.
+
+        Encoded images keep their bytes (no re-encoding: that would cost most of a conversion's time) once
+        they decode completely; a PIL image is written as PNG.
+        """
+        if isinstance(image, Image.Image):
+            path = self.out.media_path(f"{trace_id}/{name}.png")
+            image.convert("RGB").save(path, format="PNG")
+            return self.out.relative(path)
+        data = bytes(image) if isinstance(image, bytes | bytearray) else self.resolve(str(image)).read_bytes()
         try:
-            if isinstance(source, Image.Image):
-                loaded = source
-            else:
-                loaded = Image.open(io.BytesIO(source) if isinstance(source, bytes | bytearray) else source)
-            loaded.load()
-        except (OSError, ValueError) as exc:
+            with Image.open(io.BytesIO(data)) as loaded:
+                loaded.load()  # a truncated or corrupt file fails here, not in training
+                suffix = IMAGE_SUFFIXES.get(loaded.format or "")
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
             raise Dropped(f"unreadable image ({type(exc).__name__})") from None
-        path = self.out.media_path(f"{trace_id}/{name}.png")
-        loaded.convert("RGB").save(path, format="PNG")
+        if suffix is None:
+            raise Dropped(f"unsupported image format {loaded.format}")
+        path = self.out.media_path(f"{trace_id}/{name}{suffix}")
+        path.write_bytes(data)
         return self.out.relative(path)
 
     def resolve(self, path: str) -> Path:
