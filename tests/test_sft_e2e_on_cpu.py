@@ -2,7 +2,8 @@
 
 ``python -m pixelis_verl.sft --config-name sft_tiny_cpu`` synthesises CoTA traces with the real tools,
 renders them to SFT parquet and trains the tiny Qwen2.5-VL on two torchrun ranks; the saved HF
-checkpoint then runs one GRPO step of the ``rft_tiny_cpu`` recipe. Runs one at a time (see pyproject).
+checkpoint then runs one GRPO step of the ``rft_tiny_cpu`` recipe; a short run trains the optional
+argument head. Runs one at a time (see pyproject).
 """
 
 import json
@@ -69,3 +70,17 @@ def test_the_sft_checkpoint_starts_rft(sft_run, tmp_path):
     assert "pixelis_verl.train: done" in out
     (rft,) = tmp_path.iterdir()
     assert _metrics(rft)[1]["training/global_step"] == 1
+
+
+def test_the_argument_head_trains_and_its_checkpoint_still_loads_as_a_plain_model(tmp_path):
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    args = ["--config-name", "sft_tiny_cpu", "trainer.total_training_steps=2", "trainer.test_freq=-1"]
+    args += ["data.argument_head.enable=true", "pixelis.sft_data.num_train=16", "pixelis.sft_data.num_val=8"]
+    _run("pixelis_verl.sft", args, tmp_path)
+    (run,) = tmp_path.iterdir()
+    assert sorted(_metrics(run)) == [1, 2]
+    hf = run / "checkpoints" / "global_step_2" / "huggingface"
+    head = [k for k in load_file(hf / "model.safetensors") if k.startswith("pixelis_argument_head.")]
+    assert len(head) == 4  # two linear layers, weights and biases, trained and saved with the model
+    Qwen2_5_VLForConditionalGeneration.from_pretrained(hf)  # RFT's loader ignores the head's keys

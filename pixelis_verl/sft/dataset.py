@@ -3,7 +3,9 @@
 Two additions to `MultiTurnSFTDataset`, selected with `data.custom_cls` (verl's own hook for a dataset):
 - the `tools` column is a JSON string (see `pixelis_verl.data.render` for why), decoded here;
 - every item carries `loss_weights`, a float per token (`pixelis_verl.sft.token_weights`), which verl's
-  collator batches like `loss_mask` and the loss (`pixelis_verl.sft.loss`) reads.
+  collator batches like `loss_mask` and the loss (`pixelis_verl.sft.loss`) reads; with
+  `data.argument_head.enable`, also the auxiliary head's `argument_targets` and `argument_mask`
+  (`pixelis_verl.sft.argument_head`).
 Everything else, the chat template, `<image>` placeholders in any message, the assistant-only loss mask and
 the check that per-turn tokenisation equals the whole conversation's, is verl's.
 """
@@ -17,6 +19,7 @@ from omegaconf import OmegaConf
 from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
 
 from pixelis_verl.config import from_dict
+from pixelis_verl.sft.argument_head import argument_head_config, argument_targets, image_sizes
 from pixelis_verl.sft.token_weights import TokenWeights, token_weights
 
 
@@ -25,6 +28,7 @@ class CoTASFTDataset(MultiTurnSFTDataset):
         values = config.get("token_weights") or {}
         values = OmegaConf.to_container(values) if OmegaConf.is_config(values) else dict(values)
         self.token_weights = from_dict(TokenWeights, values, "data.token_weights")
+        self.argument_head = argument_head_config(config)
         super().__init__(parquet_files, tokenizer, config, processor=processor, max_samples=max_samples)
 
     def _read_files_and_process(self) -> None:
@@ -35,4 +39,10 @@ class CoTASFTDataset(MultiTurnSFTDataset):
     def __getitem__(self, item: int) -> dict[str, Any]:
         row = super().__getitem__(item)
         row["loss_weights"] = token_weights(row["input_ids"], row["loss_mask"], self.tokenizer, self.token_weights)
+        if self.argument_head.enable:
+            grid = row.get("multi_modal_inputs", {}).get("image_grid_thw")
+            sizes = image_sizes(grid, self.processor.image_processor.patch_size if self.processor else 0)
+            frame = self.argument_head.coord_frame
+            targets = argument_targets(row["input_ids"], row["loss_mask"], self.tokenizer, sizes, frame)
+            row["argument_targets"], row["argument_mask"] = targets
         return row

@@ -41,18 +41,26 @@ class TokenWeights:
                 raise ValueError(f"data.token_weights.{name} must be a number >= 0; got {getattr(self, name)!r}")
 
 
-def call_spans(text: str) -> tuple[list[Span], list[Span]]:
-    """(name spans, argument value spans) of the hermes call JSON in `text`; empty lists when it does not parse."""
+@dataclass
+class CallTokens:
+    """Where one assistant tool call sits in a token sequence."""
+
+    name: list[int]  # token positions of the tool name
+    arguments: dict[str, tuple[Any, list[int]]]  # argument -> (its value, token positions of the value)
+
+
+def call_spans(text: str) -> tuple[Span | None, list[tuple[str, Any, Span]]]:
+    """(name span, [(argument, value, value span)]) of the hermes call JSON in `text`; (None, []) if unparseable."""
     try:
         start = text.index("{")
         call, _ = _DECODER.raw_decode(text, start)
         if not isinstance(call, dict) or not isinstance(call.get("name"), str):
-            return [], []
+            return None, []
         name = _value_span(text, _KEY["name"].search(text, start + 1))
         arguments = _KEY["arguments"].search(text, start + 1)
-        return [name], _argument_spans(text, arguments.end()) if arguments else []
+        return name, _argument_spans(text, arguments.end()) if arguments else []
     except (ValueError, AttributeError):
-        return [], []
+        return None, []
 
 
 def _value_span(text: str, match: re.Match[str] | None) -> Span:
@@ -68,21 +76,21 @@ def _skip_space(text: str, pos: int) -> int:
     return pos
 
 
-def _argument_spans(text: str, pos: int) -> list[Span]:
-    """Spans of each value of the arguments object at `pos` (a JSON-string `arguments` counts as one value)."""
+def _argument_spans(text: str, pos: int) -> list[tuple[str, Any, Span]]:
+    """(key, value, span) of each value of the arguments object at `pos` (a JSON-string `arguments` is one value)."""
     if text[pos] != "{":
-        _, end = _DECODER.raw_decode(text, pos)
-        return [(pos, end)]
+        value, end = _DECODER.raw_decode(text, pos)
+        return [("", value, (pos, end))]
     spans = []
     pos = _skip_space(text, pos + 1)
     while text[pos] != "}":
-        _, pos = _DECODER.raw_decode(text, pos)  # the key
+        key, pos = _DECODER.raw_decode(text, pos)
         pos = _skip_space(text, pos)
         if text[pos] != ":":
             raise ValueError("expected ':'")
         start = _skip_space(text, pos + 1)
-        _, pos = _DECODER.raw_decode(text, start)
-        spans.append((start, pos))
+        value, pos = _DECODER.raw_decode(text, start)
+        spans.append((str(key), value, (start, pos)))
         pos = _skip_space(text, pos)
         if text[pos] == ",":
             pos = _skip_space(text, pos + 1)
@@ -94,29 +102,45 @@ def _token_offsets(tokenizer: Any, ids: list[int]) -> list[int]:
     return [len(tokenizer.decode(ids[: k + 1], clean_up_tokenization_spaces=False)) for k in range(len(ids))]
 
 
-def token_weights(
-    input_ids: torch.Tensor, loss_mask: torch.Tensor, tokenizer: Any, weights: TokenWeights
-) -> torch.Tensor:
-    """A float weight per token of a sequence (1 off the tool-call names and values); see the module docstring."""
-    result = torch.ones(input_ids.shape[-1], dtype=torch.float32)
+def _tokens_over(span: Span, ends: list[int], first: int) -> list[int]:
+    """Positions (offset by `first`) of the tokens whose characters overlap `span`."""
+    return [first + k for k, end in enumerate(ends) if (ends[k - 1] if k else 0) < span[1] and span[0] < end]
+
+
+def tool_calls(input_ids: torch.Tensor, loss_mask: torch.Tensor, tokenizer: Any) -> list[CallTokens]:
+    """Every parseable tool call of the assistant turns (`loss_mask == 1`), with the positions of its parts."""
     ids, mask = input_ids.tolist(), loss_mask.tolist()
     open_id, close_id = tokenizer.convert_tokens_to_ids(CALL_OPEN), tokenizer.convert_tokens_to_ids(CALL_CLOSE)
-    pos = 0
+    calls, pos = [], 0
     while True:
         try:
             start = ids.index(open_id, pos) + 1
             end = ids.index(close_id, start)
         except ValueError:
-            return result
+            return calls
         pos = end + 1
         if not mask[start]:  # the system prompt's format instructions, a tool response quoting a call
             continue
         body = ids[start:end]
-        text = tokenizer.decode(body, clean_up_tokenization_spaces=False)
-        names, values = call_spans(text)
+        name, arguments = call_spans(tokenizer.decode(body, clean_up_tokenization_spaces=False))
+        if name is None:
+            continue
         ends = _token_offsets(tokenizer, body)
-        for spans, weight in ((names, weights.tool_name), (values, weights.argument_value)):
-            for k, token_end in enumerate(ends):
-                token_start = ends[k - 1] if k else 0
-                if any(token_start < span_end and span_start < token_end for span_start, span_end in spans):
-                    result[start + k] = weight
+        calls.append(
+            CallTokens(
+                _tokens_over(name, ends, start),
+                {key: (value, _tokens_over(span, ends, start)) for key, value, span in arguments},
+            )
+        )
+
+
+def token_weights(
+    input_ids: torch.Tensor, loss_mask: torch.Tensor, tokenizer: Any, weights: TokenWeights
+) -> torch.Tensor:
+    """A float weight per token of a sequence (1 off the tool-call names and values); see the module docstring."""
+    result = torch.ones(input_ids.shape[-1], dtype=torch.float32)
+    for call in tool_calls(input_ids, loss_mask, tokenizer):
+        result[call.name] = weights.tool_name
+        for _, positions in call.arguments.values():
+            result[positions] = weights.argument_value
+    return result
