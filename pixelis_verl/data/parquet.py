@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ def write_rl_parquet(items: Iterable[tuple[Trace, Path]], path: Path, split: str
             target = data_root / "videos" / f"{trace.id}{Path(trace.video.path).suffix}"
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(root / trace.video.path, target)
-            trace = Trace(**{**trace.__dict__, "video": type(trace.video)(str(target), trace.video.question_frames)})
+            trace = replace(trace, video=replace(trace.video, path=str(target)))
         rows.append(rl_row_of(trace, root, index, split, root, data_root))
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_parquet(path, index=False)

@@ -1,12 +1,18 @@
 """Fusing trace sets: shares by weight, duplicates dropped across sources, a question never in both splits."""
 
+import asyncio
 import shutil
 
 import pytest
+from omegaconf import OmegaConf
+from verl.experimental.agent_loop.tool_agent_loop import AgentData
+from verl.utils.dataset.rl_dataset import RLHFDataset
 
 from pixelis_verl.data.cota import TraceSet
 from pixelis_verl.data.fuse import dedup_key, fuse
-from tests.data.cota_sets import make_set
+from pixelis_verl.data.parquet import write_rl_parquet
+from pixelis_verl.data.replay import load_tools, shown_image
+from tests.data.cota_sets import TOOLS_YAML, make_set
 
 
 @pytest.fixture(scope="module")
@@ -38,3 +44,28 @@ def test_shares_follow_weights_and_splits_are_stable(sets):
 def test_bad_weights_fail_clearly(sets):
     with pytest.raises(ValueError, match="each with a weight > 0"):
         fuse([(sets[0], 0.0)], val_fraction=0.1)
+
+
+def test_fused_rl_rows_give_the_tools_what_the_traces_saw(tmp_path):
+    """Each RL row, read by verl's RLHFDataset, replays its trace's calls to the same observations."""
+    traces = make_set(tmp_path / "all", "golden")  # every kind, videos included
+    items = [(t, traces.root) for t in traces.traces()]
+    out = tmp_path / "fused"
+    write_rl_parquet(items, out / "rl_train.parquet", "train")
+    config = OmegaConf.create({"cache_dir": str(tmp_path / "cache"), "prompt_key": "prompt", "image_key": "images",
+                               "return_raw_chat": True, "filter_overlong_prompts": False})  # fmt: skip
+    processor = type("P", (), {"image_processor": type("I", (), {"patch_size": 14})()})()
+    dataset = RLHFDataset(str(out / "rl_train.parquet"), tokenizer=None, config=config, processor=processor)
+    tools = load_tools(TOOLS_YAML, out)  # the fused folder is the tools' data root
+    by_id = {t.id: t for t, _ in items}
+    for index in range(len(dataset)):
+        row = dataset[index]
+        trace = by_id[row["extra_info"]["trace_id"]]
+        image = row["raw_prompt"][1]["content"][0]["image"]
+        agent_data = AgentData(
+            [], [shown_image(image, trace)], None, None, None, {}, f"rl-{index}", row["tools_kwargs"]
+        )
+        for step in trace.steps:
+            response, _, _ = asyncio.run(tools[step.tool].execute("id", step.arguments, agent_data=agent_data))
+            assert response.text == step.observation.text, (trace.id, step.tool)
+            agent_data.image_data.extend(response.image or [])

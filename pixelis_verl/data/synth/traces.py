@@ -16,8 +16,8 @@ over processes without changing a byte.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -205,15 +205,14 @@ def synthesize(
 ) -> list[Trace]:
     """Traces `start .. start+num-1` of the config's stream, written to `out`; `workers` processes, with a bar."""
     indices = range(start, start + num)
-    bar: Callable[[Iterator[Trace]], Iterator[Trace]] = lambda it: tqdm(  # noqa: E731
-        it, total=num, desc="synth", unit="trace", disable=not progress
-    )
-    if workers <= 1:
-        _init_worker(config, out.root)
-        traces = list(bar(map(_make, indices)))
-    else:
-        context = multiprocessing.get_context("spawn")  # tools hold thread pools and ONNX sessions: no fork
-        with context.Pool(workers, initializer=_init_worker, initargs=(config, out.root)) as pool:
-            traces = list(bar(pool.imap(_make, indices, chunksize=4)))
+    with contextlib.ExitStack() as stack:
+        if workers <= 1:
+            _init_worker(config, out.root)
+            made = map(_make, indices)
+        else:
+            context = multiprocessing.get_context("spawn")  # tools hold thread pools and ONNX sessions: no fork
+            pool = stack.enter_context(context.Pool(workers, initializer=_init_worker, initargs=(config, out.root)))
+            made = pool.imap(_make, indices, chunksize=4)
+        traces = list(tqdm(made, total=num, desc="synth", unit="trace", disable=not progress))
     out.write(traces)
     return traces
