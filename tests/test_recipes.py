@@ -124,3 +124,13 @@ def test_cli_prints_the_resolved_config_and_reports_errors_in_one_line():
         "pixelis_verl.train: error: unknown config key 'trainer.totl' "
         "(check its spelling; add new keys with a leading '+')"
     )
+
+
+def test_a_torchrun_launch_must_name_its_shared_run_dir(monkeypatch, capsys):
+    from pixelis_verl.sft.__main__ import main as sft_main
+
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert sft_main(["--config-name", "sft_tiny_cpu"]) == 2
+    assert "pixelis.run_dir: under torchrun every rank needs the same run directory" in capsys.readouterr().err
+    assert sft_main(["--config-name", "sft_tiny_cpu", "pixelis.run_dir=/tmp/shared"]) == 2
+    assert "pixelis.sft_data.enable: ranks would synthesise into one folder at once" in capsys.readouterr().err

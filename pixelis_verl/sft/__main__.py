@@ -4,7 +4,8 @@ Composes ``recipes/<recipe>.yaml`` over verl's ``sft_trainer_engine`` config, ch
 directory (resolved config, metrics JSONL, checkpoints, and, when the recipe asks for it, a synthesised
 CoTA set rendered to SFT parquet), then runs verl's SFT trainer with our loss on
 ``trainer.n_gpus_per_node`` ranks through ``torchrun``. Started by torchrun already (a multi-node job), it
-trains in this process instead.
+trains in this process instead; every rank then composes the recipe itself, so the run directory must be
+given (``pixelis.run_dir=<shared path>``) and the data must exist already.
 """
 
 from __future__ import annotations
@@ -41,6 +42,17 @@ def prepare_run_dir(cfg: DictConfig) -> Path:
     return run_dir
 
 
+def check_torchrun(cfg: DictConfig, overrides: list[str]) -> None:
+    """Started by torchrun, every rank composes the recipe itself: they must agree on one run directory."""
+    if not any(o.startswith("pixelis.run_dir=") for o in overrides):
+        raise RecipeError("pixelis.run_dir: under torchrun every rank needs the same run directory; "
+                          "pass pixelis.run_dir=<a path all nodes share>")  # fmt: skip
+    synth = cfg.pixelis.get("sft_data")
+    if synth is not None and synth.enable:
+        raise RecipeError("pixelis.sft_data.enable: ranks would synthesise into one folder at once; synthesise first "
+                          "(python -m pixelis_verl.data synth/fuse) and set sft_data.enable=false")  # fmt: skip
+
+
 def launch(run_dir: Path, nproc: int) -> int:
     """Run the trainer on `nproc` local ranks (torchrun), or in this process when torchrun started us."""
     os.environ["VERL_FILE_LOGGER_PATH"] = str(run_dir / "metrics.jsonl")
@@ -68,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         check(cfg)
         check_sft(cfg)
+        if "LOCAL_RANK" in os.environ:
+            check_torchrun(cfg, args.overrides)
         check_processor(cfg.model, "model")
         run_dir = prepare_run_dir(cfg)
         check_paths(cfg)
