@@ -65,7 +65,11 @@ TARGETS = {
     "motion": "moving object",
     "event": "object's colour",
 }
-MISS_THOUGHT = {
+MISS_FIRST = {  # the thought before a self-correction trace's miss
+    "zoom_in": "Let me zoom into this area first.",
+    "select_frames": "Let me look at the first frames of the video.",
+}
+MISS_THOUGHT = {  # the thought after it, before the golden calls
     "zoom_in": "The {what} is not in this region. I'll zoom where it actually is.",
     "select_frames": "These frames are not enough to answer. I'll look more carefully.",
 }
@@ -158,7 +162,7 @@ class TraceSynthesizer:
         if variant == "self_correction":
             miss = _miss(task, frame, rng)
             plan = [miss, *plan]
-            thoughts = [self._thought(task, miss, 0), MISS_THOUGHT[miss["name"]].format(what=TARGETS[kind]),
+            thoughts = [MISS_FIRST[miss["name"]], MISS_THOUGHT[miss["name"]].format(what=TARGETS[kind]),
                         *thoughts[1:]]  # fmt: skip
         elif variant == "trap":
             wrong = _wrong_answer(task, rng)
