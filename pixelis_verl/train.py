@@ -8,22 +8,14 @@ plugin is active in every Ray process through the ``verl.plugins`` entry point.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from pixelis_verl.config import RecipeError, check, check_paths, compose_recipe, resolve
-
-
-def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m pixelis_verl.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--config-name", "-cn", required=True, help="recipe name, a file in recipes/ without .yaml")
-    parser.add_argument("--cfg", choices=["job"], help="print the resolved config and exit")
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. trainer.total_training_steps=2")
-    return parser.parse_args(argv)
+from pixelis_verl.cli import recipe_main
+from pixelis_verl.config import RecipeError
 
 
 def prepare_run_dir(cfg: DictConfig) -> Path:
@@ -84,27 +76,18 @@ def run(cfg: DictConfig) -> Path:
     return run_dir
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parse(sys.argv[1:] if argv is None else argv)
-    try:
-        cfg = compose_recipe(args.config_name, args.overrides)
-        # Absolute before anything interpolates it: Ray workers do not share the driver's working directory.
-        cfg.pixelis.run_dir = str(Path(os.path.expanduser(cfg.pixelis.run_dir)).resolve())
-        cfg = resolve(cfg)
-        if args.cfg == "job":
-            print(OmegaConf.to_yaml(cfg))
-            return 0
-        check(cfg)
-        check_processor(cfg.actor_rollout_ref.model, "actor_rollout_ref.model")
-        run_dir = prepare_run_dir(cfg)
-        check_paths(cfg)
-    except RecipeError as exc:
-        print(f"pixelis_verl.train: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"pixelis_verl.train: recipe {args.config_name}, run directory {run_dir}", flush=True)
+def _prepare(cfg: DictConfig, overrides: list[str]) -> Path:
+    check_processor(cfg.actor_rollout_ref.model, "actor_rollout_ref.model")
+    return prepare_run_dir(cfg)
+
+
+def _run(cfg: DictConfig, run_dir: Path) -> int:
     run(cfg)
-    print(f"pixelis_verl.train: done; run directory: {run_dir}", flush=True)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return recipe_main("python -m pixelis_verl.train", __doc__.splitlines()[0], argv, _prepare, _run)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ given (``pixelis.run_dir=<shared path>``) and the data must exist already.
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -18,15 +17,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from pixelis_verl.config import RecipeError, check, check_paths, compose_recipe, resolve
-
-
-def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m pixelis_verl.sft", description=__doc__.splitlines()[0])
-    parser.add_argument("--config-name", "-cn", required=True, help="recipe name, a file in recipes/ without .yaml")
-    parser.add_argument("--cfg", choices=["job"], help="print the resolved config and exit")
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. trainer.total_training_steps=2")
-    return parser.parse_args(argv)
+from pixelis_verl.cli import recipe_main
+from pixelis_verl.config import RecipeError
 
 
 def prepare_run_dir(cfg: DictConfig) -> Path:
@@ -66,32 +58,25 @@ def launch(run_dir: Path, nproc: int) -> int:
     return subprocess.call([*command, "-m", "pixelis_verl.sft.trainer", config])
 
 
-def main(argv: list[str] | None = None) -> int:
+def _prepare(cfg: DictConfig, overrides: list[str]) -> Path:
     from pixelis_verl.sft.checks import check_sft
     from pixelis_verl.train import check_processor
 
-    args = _parse(sys.argv[1:] if argv is None else argv)
-    try:
-        cfg = compose_recipe(args.config_name, args.overrides)
-        cfg.pixelis.run_dir = str(Path(os.path.expanduser(cfg.pixelis.run_dir)).resolve())
-        cfg = resolve(cfg)
-        if args.cfg == "job":
-            print(OmegaConf.to_yaml(cfg))
-            return 0
-        check(cfg)
-        check_sft(cfg)
-        if "LOCAL_RANK" in os.environ:
-            check_torchrun(cfg, args.overrides)
-        check_processor(cfg.model, "model")
-        run_dir = prepare_run_dir(cfg)
-        check_paths(cfg)
-    except RecipeError as exc:
-        print(f"pixelis_verl.sft: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"pixelis_verl.sft: recipe {args.config_name}, run directory {run_dir}", flush=True)
-    code = launch(run_dir, int(cfg.trainer.n_gpus_per_node))
-    print(f"pixelis_verl.sft: {'done' if code == 0 else f'failed ({code})'}; run directory: {run_dir}", flush=True)
-    return code
+    check_sft(cfg)
+    if "LOCAL_RANK" in os.environ:
+        check_torchrun(cfg, overrides)
+    check_processor(cfg.model, "model")
+    return prepare_run_dir(cfg)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return recipe_main(
+        "python -m pixelis_verl.sft",
+        __doc__.splitlines()[0],
+        argv,
+        _prepare,
+        lambda cfg, run_dir: launch(run_dir, int(cfg.trainer.n_gpus_per_node)),
+    )
 
 
 if __name__ == "__main__":
