@@ -1,0 +1,222 @@
+"""The experience buffer: past trajectories found by embedding similarity, bounded, and crash-safe.
+
+Entries are (embedding, priority, payload): the embedding of a request (the policy's pooled hidden states for
+question + image, or a configured encoder's), a priority (how much the entry is worth keeping) and what the
+vote and the exemplars need (answer, action sequence, success, length). Search is cosine similarity by
+FAISS inner product over L2-normalised embeddings: an exact flat index while the buffer is small, an HNSW
+graph above `hnsw_above` entries (approximate, ~log n per query). HNSW cannot delete, so evicted entries are
+filtered out of its results and the graph is rebuilt once they are a quarter of it.
+
+At capacity the entry with the lowest priority (the oldest among equals) is evicted. Durability: every
+change is appended to a write-ahead log and fsynced before the call returns, so what a call acknowledged
+survives a crash; `snapshot()` writes the whole state atomically (a temporary folder renamed into place)
+and starts a new log. A restart loads the snapshot and replays the log after it; a torn last line (the
+crash hit mid-write, the call never returned) is ignored. Eviction is a function of the state, so replay
+re-derives it and the log records only additions and priority changes.
+"""
+
+from __future__ import annotations
+
+import base64
+import heapq
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+WAL_FILE = "wal.jsonl"
+SNAPSHOT_DIR = "snapshot"
+REBUILD_DELETED_FRACTION = 0.25  # rebuild the HNSW graph once this share of it is evicted entries
+
+
+@dataclass
+class Experience:
+    key: int
+    priority: float
+    payload: dict[str, Any]
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, vectors.shape[-1])
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class ExperienceBuffer:
+    def __init__(
+        self,
+        root: str | Path,
+        dim: int,
+        capacity: int,
+        hnsw_above: int = 50_000,
+        hnsw_m: int = 32,
+        ef_search: int = 128,
+    ):
+        if capacity < 1 or dim < 1:
+            raise ValueError(f"ttrl.buffer: capacity and dim must be >= 1; got {capacity}, {dim}")
+        self.root, self.dim, self.capacity = Path(root), dim, capacity
+        self.hnsw_above, self.hnsw_m, self.ef_search = hnsw_above, hnsw_m, ef_search
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.entries: dict[int, Experience] = {}
+        self.vectors: dict[int, np.ndarray] = {}
+        self._heap: list[tuple[float, int]] = []  # (priority, key); stale after a priority change, skipped
+        self._deleted: set[int] = set()  # evicted but still in the HNSW graph
+        self.next_key, self.seq = 0, 0
+        self._hnsw = False
+        self._index = self._new_index(hnsw=False)
+        self._restore()
+        self._wal = (self.root / WAL_FILE).open("a", encoding="utf-8")
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def is_hnsw(self) -> bool:
+        return self._hnsw
+
+    # -- changes (logged) ---------------------------------------------------------------------------------
+    def add(self, embedding: np.ndarray, priority: float, payload: dict[str, Any]) -> int:
+        """Store an experience; returns its key once the change is durable."""
+        vector = normalise(np.asarray(embedding))[0]
+        if vector.shape != (self.dim,):
+            raise ValueError(f"ttrl.buffer: embedding must have {self.dim} values; got {vector.shape}")
+        key = self.next_key
+        self._log({"op": "add", "key": key, "priority": float(priority), "payload": payload,
+                   "embedding": base64.b64encode(vector.tobytes()).decode()})  # fmt: skip
+        self._apply_add(key, vector, float(priority), payload)
+        return key
+
+    def set_priority(self, key: int, priority: float) -> None:
+        if key not in self.entries:
+            return
+        self._log({"op": "priority", "key": key, "priority": float(priority)})
+        self._apply_priority(key, float(priority))
+
+    def _log(self, record: dict[str, Any]) -> None:
+        self.seq += 1
+        self._wal.write(json.dumps({"seq": self.seq, **record}) + "\n")
+        self._wal.flush()
+        os.fsync(self._wal.fileno())
+
+    def _apply_add(self, key: int, vector: np.ndarray, priority: float, payload: dict[str, Any]) -> None:
+        self.next_key = max(self.next_key, key + 1)
+        self.entries[key] = Experience(key, priority, payload)
+        self.vectors[key] = vector
+        heapq.heappush(self._heap, (priority, key))
+        if not self.is_hnsw and len(self.entries) > self.hnsw_above:
+            self._rebuild(hnsw=True)
+        else:
+            self._index.add_with_ids(vector[None], np.array([key], dtype=np.int64))
+        while len(self.entries) > self.capacity:
+            self._evict_one()
+
+    def _apply_priority(self, key: int, priority: float) -> None:
+        self.entries[key].priority = priority
+        heapq.heappush(self._heap, (priority, key))
+
+    def _evict_one(self) -> None:
+        while True:
+            priority, key = heapq.heappop(self._heap)
+            entry = self.entries.get(key)
+            if entry is not None and entry.priority == priority:
+                break
+        del self.entries[key], self.vectors[key]
+        if self.is_hnsw:
+            self._deleted.add(key)
+            if len(self._deleted) > REBUILD_DELETED_FRACTION * self._index.ntotal:
+                self._rebuild(hnsw=True)
+        else:
+            self._index.remove_ids(np.array([key], dtype=np.int64))
+
+    # -- search ---------------------------------------------------------------------------------------------
+    def search(self, query: np.ndarray, k: int) -> list[tuple[Experience, float]]:
+        """The `k` most similar experiences to `query` (cosine similarity), best first."""
+        if not self.entries:
+            return []
+        found = min(self._index.ntotal, k + len(self._deleted))
+        scores, keys = self._index.search(normalise(np.asarray(query)), found)
+        hits = [(self.entries[int(key)], float(s)) for s, key in zip(scores[0], keys[0], strict=True)
+                if int(key) in self.entries]  # fmt: skip
+        return hits[:k]
+
+    # -- index ----------------------------------------------------------------------------------------------
+    def _new_index(self, hnsw: bool) -> faiss.IndexIDMap2:
+        if hnsw:
+            graph = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            graph.hnsw.efSearch = self.ef_search
+            return faiss.IndexIDMap2(graph)
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+
+    def _rebuild(self, hnsw: bool) -> None:
+        self._hnsw = hnsw
+        self._index = self._new_index(hnsw)
+        self._deleted.clear()
+        if self.vectors:
+            keys = np.fromiter(self.vectors, dtype=np.int64, count=len(self.vectors))
+            self._index.add_with_ids(np.stack([self.vectors[int(k)] for k in keys]), keys)
+
+    # -- durability -----------------------------------------------------------------------------------------
+    def snapshot(self) -> None:
+        """Write the whole state atomically and start a new log."""
+        tmp = self.root / (SNAPSHOT_DIR + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        keys = list(self.entries)
+        np.save(tmp / "embeddings.npy", np.stack([self.vectors[k] for k in keys]) if keys else np.zeros((0, self.dim)))
+        with (tmp / "entries.jsonl").open("w", encoding="utf-8") as out:
+            for key in keys:
+                entry = self.entries[key]
+                out.write(json.dumps({"key": key, "priority": entry.priority, "payload": entry.payload}) + "\n")
+        (tmp / "state.json").write_text(json.dumps({"seq": self.seq, "next_key": self.next_key, "dim": self.dim}))
+        old = self.root / (SNAPSHOT_DIR + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if (self.root / SNAPSHOT_DIR).exists():
+            os.replace(self.root / SNAPSHOT_DIR, old)
+        os.replace(tmp, self.root / SNAPSHOT_DIR)
+        shutil.rmtree(old, ignore_errors=True)
+        self._wal.close()
+        self._wal = (self.root / WAL_FILE).open("w", encoding="utf-8")  # everything up to seq is in the snapshot
+
+    def _restore(self) -> None:
+        snapshot = self.root / SNAPSHOT_DIR
+        if not snapshot.exists() and (self.root / (SNAPSHOT_DIR + ".old")).exists():
+            snapshot = self.root / (SNAPSHOT_DIR + ".old")  # the crash hit between the two renames
+        if snapshot.exists():
+            state = json.loads((snapshot / "state.json").read_text())
+            if state["dim"] != self.dim:
+                raise ValueError(f"ttrl.buffer: {snapshot} holds {state['dim']}-d embeddings, not {self.dim}-d")
+            vectors = np.load(snapshot / "embeddings.npy")
+            lines = (snapshot / "entries.jsonl").read_text().splitlines()
+            for vector, line in zip(vectors, lines, strict=True):
+                record = json.loads(line)
+                self._apply_add(record["key"], vector.astype(np.float32), record["priority"], record["payload"])
+            self.seq, self.next_key = state["seq"], state["next_key"]
+        wal = self.root / WAL_FILE
+        if not wal.exists():
+            return
+        data, good = wal.read_bytes(), 0
+        for line in data.split(b"\n")[:-1]:  # the last piece is "" or a line cut off by the crash
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                break
+            good += len(line) + 1
+            if record["seq"] <= self.seq:
+                continue
+            self.seq = record["seq"]
+            if record["op"] == "add":
+                vector = np.frombuffer(base64.b64decode(record["embedding"]), dtype=np.float32).copy()
+                self._apply_add(record["key"], vector, record["priority"], record["payload"])
+            elif record["key"] in self.entries:
+                self._apply_priority(record["key"], record["priority"])
+        if good < len(data):  # drop the torn tail (never acknowledged) so new records start on a line of their own
+            with wal.open("r+b") as file:
+                file.truncate(good)
+
+    def close(self) -> None:
+        self._wal.close()
