@@ -52,7 +52,8 @@ def choice_letter(text: str) -> str | None:
     return match.group(1).upper() if match else None
 
 
-def levenshtein(a: str, b: str) -> int:
+def levenshtein(a: Sequence[Any], b: Sequence[Any]) -> int:
+    """Edit distance between two sequences (of characters, or of tool names)."""
     previous = list(range(len(b) + 1))
     for i, ca in enumerate(a, start=1):
         current = [i]
