@@ -43,7 +43,7 @@ format:
 	$(VENV)/bin/ruff format .
 
 bench:
-	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 # Re-pin constraints/cpu.txt from the current venv after changing dependencies in setup.py.
 lock:

@@ -17,15 +17,13 @@ Last line: one JSON object with the figures.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 import torch
+from _report import report
 
 from pixelis_verl.data.convert import convert_source
 from pixelis_verl.data.cota import TraceSet, View
@@ -124,15 +122,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         result = {**bench_synth(root / "synth", args.traces, args.workers), **bench_convert(root / "conv", args.rows)}
-    result = {k: round(v, 3) for k, v in result.items()}
-    result.update(
-        machine=f"{platform.machine()} {os.cpu_count()} cpus",
-        date=time.strftime("%Y-%m-%d"),
-        command=f"python benchmarks/data.py --traces {args.traces} --rows {args.rows} --workers {args.workers}",
-    )
-    for key, value in result.items():
-        print(f"{key:>42}: {value}")
-    print(json.dumps(result))
+    report(result, f"python benchmarks/data.py --traces {args.traces} --rows {args.rows} --workers {args.workers}", 3)
 
 
 if __name__ == "__main__":

@@ -82,36 +82,57 @@ class ExperienceBuffer:
     # -- changes (logged) ---------------------------------------------------------------------------------
     def add(self, embedding: np.ndarray, priority: float, payload: dict[str, Any]) -> int:
         """Store an experience; returns its key once the change is durable."""
-        vector = normalise(np.asarray(embedding))[0]
-        if vector.shape != (self.dim,):
-            raise ValueError(f"ttrl.buffer: embedding must have {self.dim} values; got {vector.shape}")
-        key = self.next_key
-        self._log({"op": "add", "key": key, "priority": float(priority), "payload": payload,
-                   "embedding": base64.b64encode(vector.tobytes()).decode()})  # fmt: skip
-        self._apply_add(key, vector, float(priority), payload)
-        return key
+        return self.add_many(np.asarray(embedding)[None], [priority], [payload])[0]
+
+    def add_many(self, embeddings: np.ndarray, priorities: list[float], payloads: list[dict[str, Any]]) -> list[int]:
+        """Store a batch (one log write and one fsync for all); returns the keys once the batch is durable."""
+        vectors = normalise(np.asarray(embeddings))
+        if vectors.shape[1] != self.dim or not len(vectors) == len(priorities) == len(payloads):
+            raise ValueError(
+                f"ttrl.buffer: need n embeddings of {self.dim} values and n priorities and payloads; got "
+                f"{vectors.shape}, {len(priorities)}, {len(payloads)}"
+            )
+        keys = list(range(self.next_key, self.next_key + len(vectors)))
+        batch = list(zip(keys, vectors, priorities, payloads, strict=True))
+        self._log([
+            {"op": "add", "batch": keys[0], "key": key, "priority": float(priority), "payload": payload,
+             "embedding": base64.b64encode(vector.tobytes()).decode()}
+            for key, vector, priority, payload in batch
+        ])  # fmt: skip
+        self._apply_adds([(key, vector, float(priority), payload) for key, vector, priority, payload in batch])
+        return keys
 
     def set_priority(self, key: int, priority: float) -> None:
         if key not in self.entries:
             return
-        self._log({"op": "priority", "key": key, "priority": float(priority)})
+        self._log([{"op": "priority", "key": key, "priority": float(priority)}])
         self._apply_priority(key, float(priority))
 
-    def _log(self, record: dict[str, Any]) -> None:
-        self.seq += 1
-        self._wal.write(json.dumps({"seq": self.seq, **record}) + "\n")
+    def _log(self, records: list[dict[str, Any]]) -> None:
+        lines = []
+        for record in records:
+            self.seq += 1
+            lines.append(json.dumps({"seq": self.seq, **record}) + "\n")
+        self._wal.write("".join(lines))
         self._wal.flush()
         os.fsync(self._wal.fileno())
 
-    def _apply_add(self, key: int, vector: np.ndarray, priority: float, payload: dict[str, Any]) -> None:
-        self.next_key = max(self.next_key, key + 1)
-        self.entries[key] = Experience(key, priority, payload)
-        self.vectors[key] = vector
-        heapq.heappush(self._heap, (priority, key))
-        if not self.is_hnsw and len(self.entries) > self.hnsw_above:
+    def _apply_adds(self, items: list[tuple[int, np.ndarray, float, dict[str, Any]]]) -> None:
+        """Add a batch; the index takes it in one call (FAISS builds HNSW in parallel), then evict to capacity.
+
+        Evicting after the batch keeps the same entries as evicting after each item: either way the buffer
+        ends with the `capacity` best entries by (priority, then newer) of all it has seen.
+        """
+        for key, vector, priority, payload in items:
+            self.next_key = max(self.next_key, key + 1)
+            self.entries[key] = Experience(key, priority, payload)
+            self.vectors[key] = vector
+            heapq.heappush(self._heap, (priority, key))
+        if not self._hnsw and len(self.entries) > self.hnsw_above:
             self._rebuild(hnsw=True)
-        else:
-            self._index.add_with_ids(vector[None], np.array([key], dtype=np.int64))
+        elif items:
+            keys = np.array([item[0] for item in items], dtype=np.int64)
+            self._index.add_with_ids(np.stack([item[1] for item in items]), keys)
         while len(self.entries) > self.capacity:
             self._evict_one()
 
@@ -190,16 +211,18 @@ class ExperienceBuffer:
             state = json.loads((snapshot / "state.json").read_text())
             if state["dim"] != self.dim:
                 raise ValueError(f"ttrl.buffer: {snapshot} holds {state['dim']}-d embeddings, not {self.dim}-d")
-            vectors = np.load(snapshot / "embeddings.npy")
-            lines = (snapshot / "entries.jsonl").read_text().splitlines()
-            for vector, line in zip(vectors, lines, strict=True):
-                record = json.loads(line)
-                self._apply_add(record["key"], vector.astype(np.float32), record["priority"], record["payload"])
+            vectors = np.load(snapshot / "embeddings.npy").astype(np.float32)
+            records = [json.loads(line) for line in (snapshot / "entries.jsonl").read_text().splitlines()]
+            self._apply_adds(
+                [(r["key"], v, r["priority"], r["payload"]) for v, r in zip(vectors, records, strict=True)]
+            )
             self.seq, self.next_key = state["seq"], state["next_key"]
         wal = self.root / WAL_FILE
         if not wal.exists():
             return
         data, good = wal.read_bytes(), 0
+        pending: list[tuple[int, np.ndarray, float, dict[str, Any]]] = []  # the current batch of adds
+        batch = None
         for line in data.split(b"\n")[:-1]:  # the last piece is "" or a line cut off by the crash
             try:
                 record = json.loads(line)
@@ -209,11 +232,15 @@ class ExperienceBuffer:
             if record["seq"] <= self.seq:
                 continue
             self.seq = record["seq"]
+            if record["op"] != "add" or record["batch"] != batch:
+                self._apply_adds(pending)
+                pending, batch = [], record.get("batch")
             if record["op"] == "add":
                 vector = np.frombuffer(base64.b64decode(record["embedding"]), dtype=np.float32).copy()
-                self._apply_add(record["key"], vector, record["priority"], record["payload"])
+                pending.append((record["key"], vector, record["priority"], record["payload"]))
             elif record["key"] in self.entries:
                 self._apply_priority(record["key"], record["priority"])
+        self._apply_adds(pending)
         if good < len(data):  # drop the torn tail (never acknowledged) so new records start on a line of their own
             with wal.open("r+b") as file:
                 file.truncate(good)

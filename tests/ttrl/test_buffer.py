@@ -92,3 +92,14 @@ def test_a_snapshot_of_another_dimension_is_refused(tmp_path):
     buffer.snapshot()
     with pytest.raises(ValueError, match="holds 32-d embeddings, not 16-d"):
         ExperienceBuffer(tmp_path, 16, capacity=5)
+
+
+def test_a_batch_is_one_log_write_and_replays_to_the_same_state(tmp_path):
+    buffer = ExperienceBuffer(tmp_path, DIM, capacity=40, hnsw_above=30)
+    buffer.add_many(_vectors(25), [1.0] * 25, [{"i": i} for i in range(25)])
+    keys = buffer.add_many(_vectors(30, seed=7), [float(i % 4) for i in range(30)], [{"j": j} for j in range(30)])
+    assert keys == list(range(25, 55)) and len(buffer) == 40 and buffer.is_hnsw
+    restarted = ExperienceBuffer(tmp_path, DIM, capacity=40, hnsw_above=30)
+    assert _state(restarted) == _state(buffer)
+    with pytest.raises(ValueError, match="need n embeddings of 32 values"):
+        buffer.add_many(_vectors(2), [1.0], [{}, {}])
