@@ -18,10 +18,12 @@ re-derives it and the log records only additions and priority changes.
 from __future__ import annotations
 
 import base64
+import contextlib
 import heapq
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,18 @@ class Experience:
     payload: dict[str, Any]
 
 
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """FAISS on one OpenMP thread: a single query gains nothing from more, and waiting for them made the p99
+    several times the median (benchmarks/ttrl.py); bulk adds keep every thread."""
+    previous = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(previous)
+
+
 def normalise(vectors: np.ndarray) -> np.ndarray:
     vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, vectors.shape[-1])
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -55,7 +69,7 @@ class ExperienceBuffer:
         capacity: int,
         hnsw_above: int = 50_000,
         hnsw_m: int = 32,
-        ef_search: int = 128,
+        ef_search: int = 256,
     ):
         if capacity < 1 or dim < 1:
             raise ValueError(f"ttrl.buffer: capacity and dim must be >= 1; got {capacity}, {dim}")
@@ -160,7 +174,8 @@ class ExperienceBuffer:
         if not self.entries:
             return []
         found = min(self._index.ntotal, k + len(self._deleted))
-        scores, keys = self._index.search(normalise(np.asarray(query)), found)
+        with _one_thread():
+            scores, keys = self._index.search(normalise(np.asarray(query)), found)
         hits = [(self.entries[int(key)], float(s)) for s, key in zip(scores[0], keys[0], strict=True)
                 if int(key) in self.entries]  # fmt: skip
         return hits[:k]
