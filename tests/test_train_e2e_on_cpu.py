@@ -96,7 +96,10 @@ def test_every_reward_component_is_in_the_step_metrics(run_dir, metrics):
             assert f"pixelis_reward/{key}/mean" in step, key
         assert step["pixelis_reward/score/mean"] == pytest.approx(step["critic/score/mean"], abs=1e-4)
         assert step["pixelis_reward/component_errors/mean"] == 0
-    assert max(step["pixelis_reward/curiosity/mean"] for step in metrics.values()) > 0
+        # Curiosity scores pixel operations that returned an image. The tiny model completes one in a few percent
+        # of trajectories, so some runs have none in either step (curiosity 0 then; scoring itself is tested on
+        # golden loops in tests/rewards/test_manager_on_cpu.py).
+        assert step["pixelis_reward/curiosity/mean"] == 0 or step["pixelis_reward/pixel_ops/mean"] > 0
     assert (run_dir / "checkpoints" / "global_step_2" / CHECKPOINT_FILE).is_file()  # saved with verl's checkpoint
 
 
