@@ -31,8 +31,8 @@ def write_rl_parquet(items: Iterable[tuple[Trace, Path]], path: Path, split: str
             target = data_root / "videos" / f"{trace.id}{Path(trace.video.path).suffix}"
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(root / trace.video.path, target)
-            trace = replace(trace, video=replace(trace.video, path=str(target)))
-        rows.append(rl_row_of(trace, root, index, split, root, data_root))
+            trace = replace(trace, video=replace(trace.video, path=str(target)))  # absolute: root / it == it
+        rows.append(rl_row_of(trace, root, index, split, data_root))
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_parquet(path, index=False)
     return len(rows)

@@ -36,6 +36,7 @@ def synth_sft_splits(synth: Any, model_path: str, out_dir: Path) -> dict[str, Pa
     `synth` is the recipe's `pixelis.sft_data` block; returns {split: parquet path}.
     """
     view = view_for(synth.tool_config, model_path, synth.get("max_pixels"))
+    schemas = tool_schemas(load_tools(synth.tool_config, out_dir))  # the schemas do not depend on the media
     written = {}
     for split, num, seed in (("train", synth.num_train, synth.seed), ("val", synth.num_val, synth.seed + 1)):
         config = SynthConfig(
@@ -43,7 +44,6 @@ def synth_sft_splits(synth: Any, model_path: str, out_dir: Path) -> dict[str, Pa
         )
         traces = TraceSet(out_dir / f"traces_{split}")
         made = synthesize(config, traces, num, workers=synth.workers)
-        schemas = tool_schemas(load_tools(synth.tool_config, traces.root))
         path = out_dir / f"{split}.parquet"
         write_sft_parquet(((t, traces.root) for t in made), schemas, path)
         written[split] = path

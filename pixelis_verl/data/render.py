@@ -69,15 +69,15 @@ def sft_row(trace: Trace, root: Path, schemas: dict[str, dict[str, Any]]) -> dic
     }
 
 
-def rl_row_of(trace: Trace, root: Path, index: int, split: str, video_root: Path, data_root: Path) -> dict[str, Any]:
+def rl_row_of(trace: Trace, root: Path, index: int, split: str, data_root: Path) -> dict[str, Any]:
     """One verl RL row for a trace's question; its video (if any) is named relative to the tools' `data_root`.
 
-    `video_root / trace.video.path` must be the video file, and lie inside `data_root`.
+    `root / trace.video.path` (an absolute path stays itself) must be the video file, and lie inside `data_root`.
     """
-    pixelis: dict[str, Any] = {"source_images": [{"bytes": (root / p).read_bytes()} for p in trace.images]}
-    pixelis["video"] = None
+    question = [(root / p).read_bytes() for p in trace.images]
+    pixelis: dict[str, Any] = {"source_images": [{"bytes": raw} for raw in question], "video": None}
     if trace.video is not None:
-        video = (video_root / trace.video.path).resolve()
+        video = (root / trace.video.path).resolve()
         pixelis = {
             "source_images": [],
             "video": {
@@ -90,7 +90,7 @@ def rl_row_of(trace: Trace, root: Path, index: int, split: str, video_root: Path
         question=trace.question,
         answer=trace.answer,
         answer_metric=trace.answer_metric,
-        image_bytes=(root / trace.images[0]).read_bytes(),
+        image_bytes=question[0],
         pixelis=pixelis,
         shown_max_pixels=trace.view.max_pixels,
         tool_selection=trace.tools or None,

@@ -27,7 +27,7 @@ from verl.utils import tensordict_utils as tu
 from verl.workers.engine.base import EngineRegistry
 from verl.workers.engine.fsdp.transformer_impl import FSDPEngineWithLMHead
 
-from pixelis_verl.sft.token_weights import tool_calls
+from pixelis_verl.sft.token_weights import CallTokens
 
 MODEL_TYPE = "pixelis_argument_lm"  # the engine registry key of the LM engine with the head
 COORDINATES = 4  # x1, y1, x2, y2 (a point fills the first two)
@@ -80,12 +80,12 @@ def image_sizes(image_grid_thw: torch.Tensor | None, patch_size: int) -> list[tu
 
 
 def argument_targets(
-    input_ids: torch.Tensor, loss_mask: torch.Tensor, tokenizer: Any, sizes: list[tuple[float, float]], frame: str
+    calls: list[CallTokens], length: int, sizes: list[tuple[float, float]], frame: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(targets, mask), each flat of length 4 x tokens: normalised coordinates at each box/point's opening token."""
-    targets = torch.zeros(input_ids.shape[-1], COORDINATES)
-    mask = torch.zeros(input_ids.shape[-1], COORDINATES)
-    for call in tool_calls(input_ids, loss_mask, tokenizer):
+    targets = torch.zeros(length, COORDINATES)
+    mask = torch.zeros(length, COORDINATES)
+    for call in calls:
         index = call.arguments.get("image_index", (0, []))[0] or 0
         for name, count in ARGUMENTS.items():
             value, positions = call.arguments.get(name, (None, []))

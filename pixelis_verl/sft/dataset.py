@@ -20,7 +20,7 @@ from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
 
 from pixelis_verl.config import from_dict
 from pixelis_verl.sft.argument_head import argument_head_config, argument_targets, image_sizes
-from pixelis_verl.sft.token_weights import TokenWeights, token_weights
+from pixelis_verl.sft.token_weights import TokenWeights, token_weights, tool_calls
 
 
 class CoTASFTDataset(MultiTurnSFTDataset):
@@ -38,11 +38,12 @@ class CoTASFTDataset(MultiTurnSFTDataset):
 
     def __getitem__(self, item: int) -> dict[str, Any]:
         row = super().__getitem__(item)
-        row["loss_weights"] = token_weights(row["input_ids"], row["loss_mask"], self.tokenizer, self.token_weights)
+        calls = tool_calls(row["input_ids"], row["loss_mask"], self.tokenizer)  # decoded once, used twice
+        length = row["input_ids"].shape[-1]
+        row["loss_weights"] = token_weights(calls, length, self.token_weights)
         if self.argument_head.enable:
             grid = row.get("multi_modal_inputs", {}).get("image_grid_thw")
             sizes = image_sizes(grid, self.processor.image_processor.patch_size if self.processor else 0)
-            frame = self.argument_head.coord_frame
-            targets = argument_targets(row["input_ids"], row["loss_mask"], self.tokenizer, sizes, frame)
+            targets = argument_targets(calls, length, sizes, self.argument_head.coord_frame)
             row["argument_targets"], row["argument_mask"] = targets
         return row

@@ -134,12 +134,10 @@ def tool_calls(input_ids: torch.Tensor, loss_mask: torch.Tensor, tokenizer: Any)
         )
 
 
-def token_weights(
-    input_ids: torch.Tensor, loss_mask: torch.Tensor, tokenizer: Any, weights: TokenWeights
-) -> torch.Tensor:
-    """A float weight per token of a sequence (1 off the tool-call names and values); see the module docstring."""
-    result = torch.ones(input_ids.shape[-1], dtype=torch.float32)
-    for call in tool_calls(input_ids, loss_mask, tokenizer):
+def token_weights(calls: list[CallTokens], length: int, weights: TokenWeights) -> torch.Tensor:
+    """A float weight per token of a sequence of `length` with these `tool_calls` (1 off the names and values)."""
+    result = torch.ones(length, dtype=torch.float32)
+    for call in calls:
         result[call.name] = weights.tool_name
         for _, positions in call.arguments.values():
             result[positions] = weights.argument_value

@@ -26,7 +26,7 @@ from typing import Any
 from PIL import Image
 
 from pixelis_verl.data.convert import Converter, Dropped, register_converter
-from pixelis_verl.data.cota import Trace, Video
+from pixelis_verl.data.cota import MEDIA_DIR, Trace, Video
 from pixelis_verl.data.replay import StepFailed, run_steps
 
 CALL = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
@@ -140,7 +140,8 @@ class PixelReasoner(Converter):
         return {"bbox_2d": [round(v * (width if i % 2 == 0 else height)) for i, v in enumerate(box)]}
 
     def _save_frames(self, frames: list[Any], trace_id: str) -> Video:
-        folder = self.out.media_path(f"{trace_id}/frames/x").parent
+        folder = self.out.root / MEDIA_DIR / trace_id / "frames"
+        folder.mkdir(parents=True, exist_ok=True)
         for i, frame in enumerate(frames):
             shutil.copyfile(self.resolve(str(frame)), folder / f"{i:05d}{Path(str(frame)).suffix.lower()}")
         return Video(self.out.relative(folder), [0], fps=FRAME_FPS)
