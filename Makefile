@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 PYTEST_ARGS ?=
 
-.PHONY: install test test-fast demo demo-sft lint format bench lock clean
+.PHONY: install test test-fast demo demo-sft demo-ttrl lint format bench lock clean
 
 install:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ demo:
 
 demo-sft:
 	$(PY) -m pixelis_verl.sft --config-name sft_tiny_cpu
+
+# A fresh run directory each time (the TTRL recipe resumes a run directory it finds).
+demo-ttrl:
+	$(PY) -m pixelis_verl.train --config-name ttrl_tiny_cpu pixelis.run_dir=runs/ttrl_tiny_cpu-$$(date +%Y%m%d-%H%M%S)
 
 lint:
 	$(VENV)/bin/ruff check .

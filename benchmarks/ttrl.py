@@ -9,16 +9,22 @@ the same mixture; uniform random 768-d vectors, which no real encoder produces, 
 graph index and are not what this measures. Targets (issue 6): p99 <= 5 ms at 1M with recall@8 >= 0.95.
 (b) Log appends per second: `add` (one fsync each, what an acknowledged single experience costs) and
 `add_many` with 64 per batch (one fsync per micro-batch).
-(c) End-to-end requests per second with learning on and off comes with the TTRL driver (not built yet).
+(c) End-to-end requests per second of the TTRL loop on CPU (`ttrl_tiny_cpu`: verl's workers, the tiny Qwen3-VL,
+the synthetic stream), learning on (`ttrl.learn=true`: gate, update, corridor, weight sync) and off (serve only:
+embed, retrieve, rollout, vote, answer), on the same stream, each in its own run; the rate is requests over
+the loop's step time (Ray and model start-up excluded), and the overhead is the ratio off / on.
 
-Usage: python benchmarks/ttrl.py [--sizes 10000 100000 1000000] [--queries 300]
+Usage: python benchmarks/ttrl.py [--sizes 10000 100000 1000000] [--queries 300] [--e2e-requests 16]
 Last line: one JSON object with the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -91,10 +97,31 @@ def bench_wal(root: Path, rng: np.random.Generator) -> dict:
     return {"wal_appends_per_s_single": single, "wal_appends_per_s_batch64": batched}
 
 
+def bench_e2e(root: Path, requests: int) -> dict:
+    result = {}
+    for learn in (True, False):
+        run_dir = root / f"e2e-learn-{learn}"
+        cmd = [sys.executable, "-m", "pixelis_verl.train", "--config-name", "ttrl_tiny_cpu",
+               f"pixelis.run_dir={run_dir}", f"pixelis.synth_stream.num={requests}", "pixelis.synth_stream.bad_every=0",
+               f"ttrl.learn={str(learn).lower()}"]  # fmt: skip
+        subprocess.run(cmd, check=True, capture_output=True, cwd=Path(__file__).resolve().parents[1])
+        steps = [json.loads(line)["data"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        served, seconds = sum(s["ttrl/requests"] for s in steps), sum(s["ttrl/step_seconds"] for s in steps)
+        tag = "on" if learn else "off"
+        result[f"e2e_learning_{tag}_requests_per_s"] = served / seconds
+        result[f"e2e_learning_{tag}_updates"] = int(steps[-1]["ttrl/updates"])
+        result[f"e2e_learning_{tag}_gate_rate"] = float(np.mean([s["ttrl/gate_rate"] for s in steps]))
+    result["e2e_learning_overhead_ratio"] = (
+        result["e2e_learning_off_requests_per_s"] / result["e2e_learning_on_requests_per_s"]
+    )
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--e2e-requests", type=int, default=16, help="requests per end-to-end run (0: skip (c))")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     centres = normalise(rng.normal(size=(CLUSTERS, DIM)).astype(np.float32))
@@ -103,7 +130,11 @@ def main() -> None:
         for size in args.sizes:
             result.update(bench_knn(Path(tmp), size, args.queries, rng, centres))
         result.update(bench_wal(Path(tmp), rng))
-    report(result, f"python benchmarks/ttrl.py --sizes {' '.join(map(str, args.sizes))} --queries {args.queries}")
+        if args.e2e_requests:
+            result.update(bench_e2e(Path(tmp), args.e2e_requests))
+    sizes = " ".join(map(str, args.sizes))
+    flags = f"--sizes {sizes} --queries {args.queries} --e2e-requests {args.e2e_requests}"
+    report(result, f"python benchmarks/ttrl.py {flags}")
 
 
 if __name__ == "__main__":

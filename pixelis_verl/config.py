@@ -139,6 +139,10 @@ def check(cfg: DictConfig) -> None:
             build_components(cfg)
         except ValueError as exc:
             raise RecipeError(str(exc)) from exc
+    if "ttrl" in cfg:
+        from pixelis_verl.ttrl.runner import check_ttrl
+
+        check_ttrl(cfg)
     key = model_key(cfg) + ".path"
     model_path = OmegaConf.select(cfg, key)
     allow_hub = bool(OmegaConf.select(cfg, "pixelis.allow_hub_download", default=False))

@@ -23,7 +23,7 @@ def prepare_run_dir(cfg: DictConfig) -> Path:
     run_dir = Path(cfg.pixelis.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     synth = cfg.pixelis.get("synth_data")
-    if synth is not None and synth.enable:
+    if synth is not None and synth.get("enable", False):
         from pixelis_verl.data.rl_rows import write_task_parquet
 
         for split, num, seed in (("train", synth.num_train, synth.seed), ("val", synth.num_val, synth.seed + 1)):
@@ -38,8 +38,12 @@ def prepare_run_dir(cfg: DictConfig) -> Path:
                 shown_max_pixels=synth.shown_max_pixels,
                 select_tools=synth.select_tools,
             )
-    # verl's FileLogger runs in the TaskRunner actor; a local Ray cluster inherits the driver's env.
-    os.environ["VERL_FILE_LOGGER_PATH"] = str(run_dir / "metrics.jsonl")
+    # verl's FileLogger runs in the TaskRunner actor; a local Ray cluster inherits the driver's env. It truncates
+    # its file: a resumed run keeps the earlier starts' metrics as metrics.1.jsonl, metrics.2.jsonl, ...
+    metrics = run_dir / "metrics.jsonl"
+    if metrics.exists():
+        metrics.rename(run_dir / f"metrics.{len(list(run_dir.glob('metrics.*.jsonl'))) + 1}.jsonl")
+    os.environ["VERL_FILE_LOGGER_PATH"] = str(metrics)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     return run_dir
 
@@ -60,16 +64,20 @@ def check_processor(model: DictConfig, key: str) -> None:
 
 
 def run(cfg: DictConfig) -> Path:
-    """Run verl's PPO/GRPO entry on a resolved, checked config; return the run directory."""
+    """Run verl's PPO/GRPO entry (or, for a recipe with a `ttrl` block, the TTRL loop on verl's workers) on a
+    resolved, checked config; return the run directory."""
     import psutil
     import ray
     from verl.trainer.main_ppo import main as verl_main_ppo
 
+    from pixelis_verl.ttrl.runner import run_ttrl
+
+    entry = run_ttrl if "ttrl" in cfg else verl_main_ppo
     run_dir = Path(cfg.pixelis.run_dir)
     # TransferQueue asks torch for 8 threads and warns on every batch where fewer cores exist.
     os.environ.setdefault("TQ_NUM_THREADS", str(min(8, psutil.cpu_count(logical=False) or 1)))
     try:
-        verl_main_ppo(cfg)  # hydra's decorator passes a given config straight to verl's task function
+        entry(cfg)  # hydra's decorator on verl's main passes a given config straight to its task function
     finally:
         if ray.is_initialized():
             ray.shutdown()
@@ -78,7 +86,12 @@ def run(cfg: DictConfig) -> Path:
 
 def _prepare(cfg: DictConfig, overrides: list[str]) -> Path:
     check_processor(cfg.actor_rollout_ref.model, "actor_rollout_ref.model")
-    return prepare_run_dir(cfg)
+    run_dir = prepare_run_dir(cfg)
+    if "ttrl" in cfg:
+        from pixelis_verl.ttrl.runner import write_synth_stream
+
+        write_synth_stream(cfg)
+    return run_dir
 
 
 def _run(cfg: DictConfig, run_dir: Path) -> int:

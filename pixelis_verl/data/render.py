@@ -90,7 +90,7 @@ def rl_row_of(trace: Trace, root: Path, index: int, split: str, data_root: Path)
         question=trace.question,
         answer=trace.answer,
         answer_metric=trace.answer_metric,
-        image_bytes=question[0],
+        images=question,
         pixelis=pixelis,
         shown_max_pixels=trace.view.max_pixels,
         tool_selection=trace.tools or None,

@@ -64,7 +64,7 @@ def task_row(
         question=task.question,
         answer=task.answer,
         answer_metric=task.answer_metric,
-        image_bytes=png,
+        images=[png],
         pixelis=pixelis,
         shown_max_pixels=shown_max_pixels,
         tool_selection=list(TASK_TOOLS[task.kind]) if select_tools else None,
@@ -76,9 +76,9 @@ def task_row(
 def rl_row(
     *,
     question: str,
-    answer: str,
+    answer: str | None,
     answer_metric: str,
-    image_bytes: bytes,
+    images: list[bytes],
     pixelis: dict[str, Any],
     shown_max_pixels: int,
     tool_selection: list[str] | None,
@@ -86,15 +86,16 @@ def rl_row(
     data_source: str = DATA_SOURCE,
     system_prompt: str = SYSTEM_PROMPT,
 ) -> dict[str, Any]:
-    """One verl RL row: the prompt with the question image, the ground truth, the tools' media (`pixelis`)."""
+    """One verl RL row: the prompt with the question images (encoded), the ground truth (None for unlabeled
+    requests), the tools' media (`pixelis`)."""
     return {
         "data_source": data_source,
         "prompt": [
             {"role": "system", "content": system_prompt},
-            {"role": "user", "content": "<image>\n" + question},
+            {"role": "user", "content": "<image>\n" * len(images) + question},
         ],
         # max_pixels is read by qwen_vl_utils.fetch_image when verl resizes the image for the model.
-        "images": [{"bytes": image_bytes, "max_pixels": shown_max_pixels}],
+        "images": [{"bytes": image, "max_pixels": shown_max_pixels} for image in images],
         "ability": ABILITY,
         "reward_model": {"style": "rule", "ground_truth": answer},
         "agent_name": AGENT_NAME,

@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from verl import DataProto
 from verl.experimental.reward_loop.reward_manager import register
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
+from verl.protocol import DataProtoItem
 
 from pixelis_verl.config import from_dict
 
@@ -141,24 +142,31 @@ class PixelisRewardManager(RewardManagerBase):
 
     async def run_single(self, data: DataProto) -> dict[str, Any]:
         item = data[-1:][0]  # multi-output agent loops: the reward is the last output's
-        response_ids = item.batch["responses"]
-        valid_length = int(item.batch["attention_mask"][-response_ids.shape[-1] :].sum())
-        valid_ids = response_ids[:valid_length]
-        # Special tokens kept: the parser needs the turn boundaries (<|im_start|>role) to tell the
-        # assistant's text from tool responses.
-        response = await self.loop.run_in_executor(
-            None, lambda: self.tokenizer.decode(valid_ids, skip_special_tokens=False)
-        )
-        non_tensor = item.non_tensor_batch
-        extra_info = dict(non_tensor.get("extra_info") or {})
-        extra_info.update(dict(non_tensor.get("tool_extra_fields") or {}))
-        reward_model = non_tensor.get("reward_model")
-        ground_truth = reward_model.get("ground_truth") if isinstance(reward_model, dict) else None
-        trajectory = build_trajectory(
-            response,
-            ground_truth,
-            extra_info,
-            response_tokens=valid_length,
-            max_response_tokens=self.max_response_tokens or response_ids.shape[-1],
+        trajectory = await self.loop.run_in_executor(
+            None, item_trajectory, item, self.tokenizer, self.max_response_tokens
         )
         return await self.score_trajectory(trajectory)
+
+
+def item_trajectory(item: DataProtoItem, tokenizer: Any, max_response_tokens: int = 0) -> Trajectory:
+    """The parsed trajectory of one rollout output (a row of verl's generation batch).
+
+    `max_response_tokens` (0: the row's response width) is the length limit the efficiency term measures against.
+    """
+    response_ids = item.batch["responses"]
+    valid_length = int(item.batch["attention_mask"][-response_ids.shape[-1] :].sum())
+    # Special tokens kept: the parser needs the turn boundaries (<|im_start|>role) to tell the
+    # assistant's text from tool responses.
+    response = tokenizer.decode(response_ids[:valid_length], skip_special_tokens=False)
+    non_tensor = item.non_tensor_batch
+    extra_info = dict(non_tensor.get("extra_info") or {})
+    extra_info.update(dict(non_tensor.get("tool_extra_fields") or {}))
+    reward_model = non_tensor.get("reward_model")
+    ground_truth = reward_model.get("ground_truth") if isinstance(reward_model, dict) else None
+    return build_trajectory(
+        response,
+        ground_truth,
+        extra_info,
+        response_tokens=valid_length,
+        max_response_tokens=max_response_tokens or response_ids.shape[-1],
+    )

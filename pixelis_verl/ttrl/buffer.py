@@ -31,6 +31,8 @@ from typing import Any
 import faiss
 import numpy as np
 
+from pixelis_verl.ttrl.durable import append_lines, read_records
+
 WAL_FILE = "wal.jsonl"
 SNAPSHOT_DIR = "snapshot"
 REBUILD_DELETED_FRACTION = 0.25  # rebuild the HNSW graph once this share of it is evicted entries
@@ -127,9 +129,7 @@ class ExperienceBuffer:
         for record in records:
             self.seq += 1
             lines.append(json.dumps({"seq": self.seq, **record}) + "\n")
-        self._wal.write("".join(lines))
-        self._wal.flush()
-        os.fsync(self._wal.fileno())
+        append_lines(self._wal, lines)
 
     def _apply_adds(self, items: list[tuple[int, np.ndarray, float, dict[str, Any]]]) -> None:
         """Add a batch; the index takes it in one call (FAISS builds HNSW in parallel), then evict to capacity.
@@ -232,18 +232,9 @@ class ExperienceBuffer:
                 [(r["key"], v, r["priority"], r["payload"]) for v, r in zip(vectors, records, strict=True)]
             )
             self.seq, self.next_key = state["seq"], state["next_key"]
-        wal = self.root / WAL_FILE
-        if not wal.exists():
-            return
-        data, good = wal.read_bytes(), 0
         pending: list[tuple[int, np.ndarray, float, dict[str, Any]]] = []  # the current batch of adds
         batch = None
-        for line in data.split(b"\n")[:-1]:  # the last piece is "" or a line cut off by the crash
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                break
-            good += len(line) + 1
+        for record in read_records(self.root / WAL_FILE):
             if record["seq"] <= self.seq:
                 continue
             self.seq = record["seq"]
@@ -256,9 +247,6 @@ class ExperienceBuffer:
             elif record["key"] in self.entries:
                 self._apply_priority(record["key"], record["priority"])
         self._apply_adds(pending)
-        if good < len(data):  # drop the torn tail (never acknowledged) so new records start on a line of their own
-            with wal.open("r+b") as file:
-                file.truncate(good)
 
     def close(self) -> None:
         self._wal.close()

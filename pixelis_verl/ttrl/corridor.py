@@ -16,6 +16,7 @@ driver can log it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -75,6 +76,13 @@ def token_kl(logprob: torch.Tensor, ref_logprob: torch.Tensor, mask: torch.Tenso
     return float((kl * mask).sum() / mask.sum().clamp(min=1))
 
 
+@torch.no_grad()
+def ema_(targets: Iterable[torch.Tensor], sources: Iterable[torch.Tensor], decay: float) -> None:
+    """target <- decay * target + (1 - decay) * source, in place, pairwise."""
+    for target, source in zip(targets, sources, strict=True):
+        target.mul_(decay).add_(source.detach().to(target.device, target.dtype), alpha=1 - decay)
+
+
 class EMAReference:
     """An exponential moving average of a module's floating-point parameters and buffers."""
 
@@ -82,11 +90,9 @@ class EMAReference:
         self.decay = decay
         self.state = {k: v.detach().clone() for k, v in module.state_dict().items() if v.is_floating_point()}
 
-    @torch.no_grad()
     def update(self, module: nn.Module) -> None:
-        for name, value in module.state_dict().items():
-            if name in self.state:
-                self.state[name].mul_(self.decay).add_(value.detach(), alpha=1 - self.decay)
+        current = module.state_dict()
+        ema_(self.state.values(), (current[name] for name in self.state), self.decay)
 
     def load_into(self, module: nn.Module) -> None:
         """Put the reference's weights into `module` (e.g. the reference worker's copy of the model)."""

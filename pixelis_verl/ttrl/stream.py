@@ -5,8 +5,10 @@ order). Each read returns what exists now after a position, so polling again tai
 up new files; a last line without its newline is still being written and is left for the next read. A
 position is (file name, byte offset after the line).
 
-A record is `{"id", "question", "images": [path or data URI, ...] | "video": path, "options"?: [...]}`;
-paths resolve inside the configured data root, `data:image/png;base64,...` URIs carry an image inline. A
+A record is `{"id", "question", "images": [path or data URI, ...] | "video": path, "options"?: [...],
+"tools"?: [tool name, ...]}` (`tools` narrows the offered tools to those named);
+paths resolve inside the configured data root, `data:image/png;base64,...` URIs carry an image inline; a video
+request is shown its first frame. A
 record that is not that (bad JSON, a missing or mistyped field, a path outside the root or missing, an
 undecodable image) goes to the dead-letter JSONL with its reason and the stream goes on.
 
@@ -30,7 +32,9 @@ from typing import Any
 
 from PIL import Image
 
+from pixelis_verl.ops.video import VideoReader
 from pixelis_verl.tools.media import MediaError, resolve_path
+from pixelis_verl.ttrl.durable import append_record
 
 Position = tuple[str, int]  # (file name, byte offset just after the record's line)
 MAX_DEAD_RECORD_CHARS = 2000  # of the raw line kept in a dead letter
@@ -44,9 +48,10 @@ class BadRequest(ValueError):
 class Request:
     id: str
     question: str
-    images: list[Image.Image] = field(default_factory=list)  # decoded question images (paths or base64)
-    video: Path | None = None
+    images: list[Image.Image] = field(default_factory=list)  # question images; a video request's first frame
+    video: Path | None = None  # resolved inside the data root
     options: list[str] | None = None
+    tools: list[str] | None = None  # the tools to offer (verl's per-row tool_selection); None: all configured
     position: Position = ("", 0)
 
 
@@ -133,7 +138,10 @@ def parse_request(line: bytes, data_root: str | None) -> Request:
     options = record.get("options")
     if options is not None and (not isinstance(options, list) or not all(isinstance(o, str) for o in options)):
         raise BadRequest("options must be a list of strings")
-    request = Request(str(request_id), question.strip(), options=options)
+    tools = record.get("tools")
+    if tools is not None and (not isinstance(tools, list) or not all(isinstance(t, str) and t for t in tools)):
+        raise BadRequest("tools must be a list of tool names")
+    request = Request(str(request_id), question.strip(), options=options, tools=tools)
     if images is not None:
         if not isinstance(images, list) or not images:
             raise BadRequest("images must be a non-empty list")
@@ -143,7 +151,16 @@ def parse_request(line: bytes, data_root: str | None) -> Request:
             request.video = resolve_path(str(video), data_root)
         except MediaError as exc:
             raise BadRequest(str(exc)) from None
+        request.images = [_first_frame(request.video)]
     return request
+
+
+def _first_frame(path: Path) -> Image.Image:
+    """The frame a video request is shown with (its tools see the whole video); decoding it checks the file."""
+    try:
+        return Image.fromarray(VideoReader(path).frames([0])[0].image)
+    except ValueError as exc:
+        raise BadRequest(f"unreadable video ({exc})") from None
 
 
 class RequestStream:
@@ -194,10 +211,7 @@ class RequestStream:
     def _dead_letter(self, position: Position, line: bytes, reason: str) -> None:
         record = {"source": position[0], "offset": position[1], "reason": reason,
                   "record": line.decode("utf-8", "replace")[:MAX_DEAD_RECORD_CHARS]}  # fmt: skip
-        with self.dead_letter_path.open("a", encoding="utf-8") as out:
-            out.write(json.dumps(record) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
+        append_record(self.dead_letter_path, record)
         self.dead_letters += 1
         self._finish(position)
 

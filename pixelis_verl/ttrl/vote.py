@@ -63,6 +63,11 @@ def answer_key(answer: str) -> str:
     return f"number:{number:g}" if number is not None else "text:" + normalize(answer)
 
 
+def bad_calls(trajectory: Trajectory) -> int:
+    """Invalid, malformed and unexecuted calls: what makes a trajectory low-fidelity."""
+    return trajectory.invalid_calls + trajectory.malformed_calls + trajectory.unexecuted_calls
+
+
 def actions(trajectory: Trajectory) -> tuple[str, ...]:
     return tuple(step["tool"] for step in trajectory.steps if step.get("ok"))
 
@@ -84,8 +89,7 @@ def trajectory_weights(trajectories: list[Trajectory], neighbours: list[Neighbou
         if t.pred is None:
             weights.append(0.0)
             continue
-        bad = t.invalid_calls + t.malformed_calls + t.unexecuted_calls
-        validity = 1.0 if bad == 0 else config.invalid_weight
+        validity = 1.0 if bad_calls(t) == 0 else config.invalid_weight
         brevity = (shortest / max(t.response_tokens, 1)) ** config.brevity_power
         own = actions(t)
         best = max((n.similarity * action_similarity(own, n.actions) for n in successful), default=0.0)

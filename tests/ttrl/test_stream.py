@@ -5,9 +5,11 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
+from pixelis_verl.data.synth.moving_object import write_video
 from pixelis_verl.ttrl.stream import JsonlDirSource, JsonlFileSource, RequestStream
 
 
@@ -22,7 +24,8 @@ def root(tmp_path) -> Path:
     media = tmp_path / "media"
     media.mkdir()
     Image.new("RGB", (16, 16)).save(media / "a.png")
-    (media / "clip.mp4").write_bytes(b"not decoded here")
+    write_video([np.full((16, 24, 3), 40 * i, np.uint8) for i in range(3)], media / "clip.mp4", fps=5)
+    (media / "broken.mp4").write_bytes(b"not a video")
     (tmp_path / "outside.png").write_bytes((media / "a.png").read_bytes())
     return media
 
@@ -45,6 +48,10 @@ BAD = {
     "unreadable image (UnidentifiedImageError)": json.dumps(
         {"id": "x", "question": "q", "video": None, "images": ["clip.mp4"]}
     ),  # fmt: skip
+    "unreadable video": json.dumps({"id": "x", "question": "q", "video": "broken.mp4"}),
+    "tools must be a list of tool names": json.dumps(
+        {"id": "x", "question": "q", "images": ["a.png"], "tools": "zoom_in"}
+    ),
 }
 
 
@@ -61,6 +68,7 @@ def test_bad_records_go_to_the_dead_letter_file_and_the_stream_goes_on(root, tmp
     requests = stream.next_batch(10)
     assert [r.id for r in requests] == ["r1", "2", "r3"]
     assert requests[0].images[0].size == (16, 16) and requests[1].video == root / "clip.mp4"
+    assert requests[1].images[0].size == (24, 16)  # a video request is shown its first frame
     assert requests[1].options == ["left", "right"] and requests[2].images[0].getpixel((0, 0)) == (255, 0, 0)
     dead = [json.loads(line) for line in stream.dead_letter_path.read_text().splitlines()]
     assert len(dead) == len(BAD)

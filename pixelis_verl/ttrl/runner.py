@@ -1,0 +1,94 @@
+"""TTRL as a Ray job: checks and stream preparation on the driver, the loop in a Ray task-runner actor.
+
+`python -m pixelis_verl.train --config-name ttrl_tiny_cpu ttrl.stream.path=...` lands here for any recipe with a
+`ttrl` block. verl's `run_ppo` starts (or joins, under `ray job submit`) the Ray cluster and runs our
+`TTRLTaskRunner`: verl's task runner with `TTRLWorker` as the actor/rollout/reference worker and
+`TTRLTrainer.serve()` where `fit()` was.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ray
+from omegaconf import DictConfig, OmegaConf
+from verl.trainer.main_ppo_v0 import BaseTaskRunner
+
+from pixelis_verl.config import RecipeError
+from pixelis_verl.ttrl.config import ttrl_config
+
+
+def check_ttrl(cfg: DictConfig) -> None:
+    """Fail fast, naming the key, on what TTRL needs from the rest of the recipe (before anything is written)."""
+    ttrl_config(cfg)
+    actor = cfg.actor_rollout_ref.actor
+    if actor.strategy not in ("fsdp", "fsdp2"):
+        raise RecipeError(f"actor_rollout_ref.actor.strategy: TTRL needs fsdp or fsdp2; got {actor.strategy!r}")
+    if not actor.use_kl_loss:
+        raise RecipeError("actor_rollout_ref.actor.use_kl_loss: TTRL's reference is the EMA anchor; set it true")
+    ranks = int(cfg.trainer.n_gpus_per_node) * int(cfg.trainer.nnodes)
+    if int(cfg.actor_rollout_ref.rollout.n) % ranks:
+        raise RecipeError(
+            f"actor_rollout_ref.rollout.n ({cfg.actor_rollout_ref.rollout.n}) must be a multiple of the actor's ranks "
+            f"({ranks}): an update batch is whole groups, split evenly over the ranks"
+        )
+    per_rank = int(cfg.actor_rollout_ref.rollout.n) // ranks  # trajectories per rank of a one-request update
+    if not actor.use_dynamic_bsz:
+        for key in ("actor.ppo_micro_batch_size_per_gpu", "rollout.log_prob_micro_batch_size_per_gpu",
+                    "ref.log_prob_micro_batch_size_per_gpu"):  # fmt: skip
+            size = OmegaConf.select(cfg.actor_rollout_ref, key)
+            if size is not None and per_rank % int(size):
+                raise RecipeError(
+                    f"actor_rollout_ref.{key} ({size}) must divide rollout.n / ranks ({per_rank}): an update may "
+                    "hold a single request's group"
+                )
+
+
+def write_synth_stream(cfg: DictConfig) -> None:
+    """Write the synthetic stream (`pixelis.synth_stream`) to `ttrl.stream.path` unless it exists (a restart)."""
+    synth, path = cfg.pixelis.get("synth_stream"), Path(cfg.ttrl.stream.path)
+    if synth is not None and synth.enable and not path.exists():
+        from pixelis_verl.ttrl.synth_stream import write_stream
+
+        write_stream(path, cfg.pixelis.data_root, synth.num, synth.seed, list(synth.kinds), synth.bad_every,
+                     synth.select_tools)  # fmt: skip
+
+
+@ray.remote
+class TTRLTaskRunner(BaseTaskRunner):
+    def add_actor_rollout_worker(self, config: DictConfig):
+        from pixelis_verl.ttrl.worker import TTRLWorker
+
+        _, group_cls = super().add_actor_rollout_worker(config)
+        for role in self.role_worker_mapping:
+            self.role_worker_mapping[role] = ray.remote(TTRLWorker)
+        return TTRLWorker, group_cls
+
+    def run(self, config: DictConfig) -> dict[str, float]:
+        from verl.trainer.ppo.utils import need_critic, need_reference_policy
+        from verl.utils.config import omega_conf_to_dataclass, validate_config
+
+        from pixelis_verl.ttrl.driver import TTRLTrainer
+
+        OmegaConf.resolve(config)
+        _, group_cls = self.add_actor_rollout_worker(config)
+        self.add_reward_model_resource_pool(config)
+        validate_config(config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
+        model = omega_conf_to_dataclass(config.actor_rollout_ref.model)
+        trainer = TTRLTrainer(
+            config=config,
+            tokenizer=model.tokenizer,
+            processor=model.processor,
+            role_worker_mapping=self.role_worker_mapping,
+            resource_pool_manager=self.init_resource_pool_mgr(config),
+            ray_worker_group_cls=group_cls,
+            ttrl=ttrl_config(config),
+        )
+        trainer.init_workers()
+        return trainer.serve()
+
+
+def run_ttrl(cfg: DictConfig) -> None:
+    from verl.trainer.main_ppo import run_ppo
+
+    run_ppo(cfg, task_runner_class=TTRLTaskRunner)

@@ -1,0 +1,58 @@
+"""A synthetic request stream for demos, tests and benchmarks: the pixel tasks as unlabeled requests.
+
+Each task becomes a request record (`req-00000`, ...) whose image (PNG) or video (mp4) is written under the
+data root (with `select_tools`, a request offers only its kind's tools, as the RL rows do); every
+`bad_every`-th line is a malformed record (cycling through the kinds the stream must
+dead-letter), so a run shows both paths. The answers go to a separate key file the driver never reads,
+for scoring a run afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pixelis_verl.data.synth.moving_object import write_video
+from pixelis_verl.data.synth.tasks import TASK_TOOLS, generate_tasks
+
+BAD_RECORDS = (
+    "{this is not json",
+    json.dumps({"id": "bad-no-question", "images": ["stream/none.png"]}),
+    json.dumps({"id": "bad-outside-root", "question": "What is this?", "images": ["../../etc/passwd"]}),
+    json.dumps({"id": "bad-missing-file", "question": "What is this?", "images": ["stream/missing.png"]}),
+)
+
+
+def write_stream(
+    path: str | Path,
+    data_root: str | Path,
+    num: int,
+    seed: int,
+    kinds: list[str],
+    bad_every: int = 0,
+    select_tools: bool = False,
+) -> Path:
+    """Write `num` requests (plus bad records) to `path`, media under `data_root/stream`; returns the key file."""
+    path, media = Path(path), Path(data_root) / "stream"
+    media.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines, key = [], []
+    for i, task in enumerate(generate_tasks(num, seed, kinds)):
+        request_id = f"req-{i:05d}"
+        if task.frames:
+            write_video(task.frames, media / f"{request_id}.mp4", task.fps)
+            record = {"id": request_id, "question": task.question, "video": f"stream/{request_id}.mp4"}
+        else:
+            task.image.save(media / f"{request_id}.png")
+            record = {"id": request_id, "question": task.question, "images": [f"stream/{request_id}.png"]}
+        if select_tools:
+            record["tools"] = list(TASK_TOOLS[task.kind])
+        lines.append(json.dumps(record))
+        key.append(json.dumps({"id": request_id, "answer": task.answer, "answer_metric": task.answer_metric,
+                               "kind": task.kind}))  # fmt: skip
+        if bad_every and (i + 1) % bad_every == 0:
+            lines.append(BAD_RECORDS[(i // bad_every) % len(BAD_RECORDS)])
+    path.write_text("\n".join(lines) + "\n")
+    key_path = path.with_name(path.stem + ".key.jsonl")
+    key_path.write_text("\n".join(key) + "\n")
+    return key_path

@@ -1,0 +1,124 @@
+"""The TTRL actor/rollout/reference worker: verl's `ActorRolloutRefWorker` plus what online learning needs.
+
+verl's worker already trains the actor (FSDP), serves the rollout and computes reference log-probs. TTRL adds,
+as registered worker methods the driver calls on the whole group (every rank runs them, FSDP needs that):
+
+- `ttrl_embed`: request embeddings from the policy itself (the last hidden layer mean-pooled over question +
+  image), computed where the policy lives, so retrieval needs no second model;
+- `ttrl_snapshot` / `ttrl_restore`: a copy of the actor's weights and optimizer state taken before an update,
+  put back when the KL corridor rejects it;
+- `ttrl_ema_update`: the reference model is the EMA of the actor (reference <- decay * reference + (1 - decay)
+  * actor, shard by shard), so verl's own reference log-probs and KL loss measure the distance to the EMA;
+- `ttrl_set_lr_scale`: the corridor's step-size multiplier on the optimizer's learning rate and its scheduler;
+- `ttrl_save_ema` / `ttrl_load_ema`: the EMA's shards next to verl's actor checkpoint (verl saves the actor
+  only; the reference is otherwise rebuilt from the base model on restart).
+
+The methods reach into the FSDP engine (`engine.module`, `.optimizer`, `.lr_scheduler`): TTRL needs the
+`fsdp`/`fsdp2` actor strategy (checked at startup).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from verl.single_controller.base.decorator import Dispatch, register
+from verl.utils.device import get_device_name
+from verl.workers.engine_workers import ActorRolloutRefWorker
+
+from pixelis_verl.ttrl.corridor import ema_
+
+
+def _local(tensor: torch.Tensor) -> torch.Tensor:
+    """This rank's shard of a parameter (FSDP2 holds DTensors), as a plain tensor sharing its storage."""
+    return tensor.to_local() if hasattr(tensor, "to_local") else tensor
+
+
+def _shards(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [_local(p.data) for p in module.parameters()]
+
+
+class TTRLWorker(ActorRolloutRefWorker):
+    _snapshot: tuple[list[torch.Tensor], dict[str, Any], dict[str, Any]] | None = None
+    _lr_scale: float = 1.0
+
+    @register(dispatch_mode=Dispatch.ONE_TO_ALL)
+    @torch.no_grad()
+    def ttrl_embed(self, inputs: list[dict[str, torch.Tensor]]) -> np.ndarray:
+        """One embedding per request: the policy's last hidden states mean-pooled over its processed prompt."""
+        engine = self.actor.engine
+        device = get_device_name()
+        pooled = []
+        with engine.eval_mode():
+            for item in inputs:
+                kwargs = {key: value.to(device) for key, value in item.items()}
+                out = engine.module(**kwargs, output_hidden_states=True, use_cache=False)
+                hidden = out.hidden_states[-1][0].float()  # (tokens, hidden): the last layer's states
+                mask = kwargs["attention_mask"][0].float()[:, None]
+                pooled.append(((hidden * mask).sum(0) / mask.sum().clamp(min=1)).cpu().numpy())
+        return np.stack(pooled)
+
+    @register(dispatch_mode=Dispatch.ONE_TO_ALL)
+    def ttrl_snapshot(self) -> None:
+        """Keep the actor's weights, optimizer and scheduler state (host memory) until the next snapshot."""
+        engine = self.actor.engine
+        weights = [shard.detach().to("cpu", copy=True) for shard in _shards(engine.module)]
+        self._snapshot = (
+            weights,
+            copy.deepcopy(engine.optimizer.state_dict()),
+            copy.deepcopy(engine.lr_scheduler.state_dict()),
+        )
+
+    @register(dispatch_mode=Dispatch.ONE_TO_ALL)
+    @torch.no_grad()
+    def ttrl_restore(self) -> None:
+        """Put back the last snapshot: the update since then never happened (its optimizer moments included)."""
+        if self._snapshot is None:
+            raise RuntimeError("ttrl_restore: no snapshot was taken")
+        engine = self.actor.engine
+        weights, optimizer, scheduler = self._snapshot
+        _copy_into(_shards(engine.module), weights)
+        engine.optimizer.load_state_dict(copy.deepcopy(optimizer))
+        engine.lr_scheduler.load_state_dict(copy.deepcopy(scheduler))
+
+    @register(dispatch_mode=Dispatch.ONE_TO_ALL)
+    def ttrl_ema_update(self, decay: float) -> None:
+        ema_(_shards(self.ref.engine.module), _shards(self.actor.engine.module), decay)
+
+    @register(dispatch_mode=Dispatch.ONE_TO_ALL)
+    def ttrl_set_lr_scale(self, scale: float, already_applied: bool = False) -> None:
+        """Scale the learning rate (and the scheduler's base rates) by `scale` of the configured one.
+
+        `already_applied`: the optimizer and scheduler state just loaded from a checkpoint carry this scale.
+        """
+        if not already_applied:
+            engine, ratio = self.actor.engine, scale / self._lr_scale
+            engine.lr_scheduler.base_lrs = [lr * ratio for lr in engine.lr_scheduler.base_lrs]
+            for group in engine.optimizer.param_groups:
+                group["lr"] *= ratio
+        self._lr_scale = scale
+
+    @register(dispatch_mode=Dispatch.ONE_TO_ALL)
+    def ttrl_save_ema(self, folder: str) -> None:
+        path = Path(folder)
+        path.mkdir(parents=True, exist_ok=True)
+        torch.save([shard.cpu() for shard in _shards(self.ref.engine.module)], path / f"ema_rank{self.rank}.pt")
+
+    @register(dispatch_mode=Dispatch.ONE_TO_ALL)
+    @torch.no_grad()
+    def ttrl_load_ema(self, folder: str) -> None:
+        path = Path(folder) / f"ema_rank{self.rank}.pt"
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: the EMA reference was saved by a run with a different number of ranks")
+        _copy_into(_shards(self.ref.engine.module), torch.load(path, weights_only=True))
+
+
+def _copy_into(targets: Iterable[torch.Tensor], sources: Iterable[torch.Tensor]) -> None:
+    for target, source in zip(targets, sources, strict=True):
+        if target.shape != source.shape:
+            raise ValueError(f"saved shard {tuple(source.shape)} does not fit the model's {tuple(target.shape)}")
+        target.copy_(source.to(target.device, target.dtype))
