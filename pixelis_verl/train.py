@@ -2,8 +2,10 @@
 
 Composes ``recipes/<recipe>.yaml`` over verl's ``ppo_trainer``, prepares a run directory (resolved
 config, metrics JSONL, sampled trajectories, checkpoints, generated data) and hands the config to
-verl's own ``main_ppo`` entry, so the trainer, agent loop, reward loop and workers are verl's. Our
-plugin is active in every Ray process through the ``verl.plugins`` entry point.
+verl's own ``main_ppo`` entry, so the trainer, agent loop, reward loop and workers are verl's. A recipe with
+a ``ttrl`` block runs the Pixel TTRL loop instead (``pixelis_verl.ttrl.runner``: verl's ``run_ppo`` with our
+task runner, on the same workers). Our plugin is active in every Ray process through the ``verl.plugins``
+entry point.
 """
 
 from __future__ import annotations
