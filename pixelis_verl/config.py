@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import fields
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -116,11 +116,18 @@ def _leaves(node: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def from_dict(cls: type[T], values: dict[str, Any], where: str) -> T:
-    """A config block as its dataclass; a key the dataclass lacks fails at startup naming it, not silently."""
+    """A config block as its dataclass; a key the dataclass lacks fails at startup naming it, not silently.
+
+    A field whose default factory is a dataclass is a nested block, built (and checked) the same way.
+    """
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {unknown}; known keys are {sorted(known)}")
+    values = dict(values)
+    for f in fields(cls):
+        if is_dataclass(f.default_factory) and isinstance(values.get(f.name), dict):
+            values[f.name] = from_dict(f.default_factory, values[f.name], f"{where}.{f.name}")
     return cls(**values)
 
 

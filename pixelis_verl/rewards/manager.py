@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 from verl import DataProto
 from verl.experimental.reward_loop.reward_manager import register
@@ -148,16 +149,21 @@ class PixelisRewardManager(RewardManagerBase):
         return await self.score_trajectory(trajectory)
 
 
+def response_ids(item: DataProtoItem) -> torch.Tensor:
+    """The response tokens of one rollout output, without the padding after them."""
+    responses = item.batch["responses"]
+    return responses[: int(item.batch["attention_mask"][-responses.shape[-1] :].sum())]
+
+
 def item_trajectory(item: DataProtoItem, tokenizer: Any, max_response_tokens: int = 0) -> Trajectory:
     """The parsed trajectory of one rollout output (a row of verl's generation batch).
 
     `max_response_tokens` (0: the row's response width) is the length limit the efficiency term measures against.
     """
-    response_ids = item.batch["responses"]
-    valid_length = int(item.batch["attention_mask"][-response_ids.shape[-1] :].sum())
+    valid_ids = response_ids(item)
     # Special tokens kept: the parser needs the turn boundaries (<|im_start|>role) to tell the
     # assistant's text from tool responses.
-    response = tokenizer.decode(response_ids[:valid_length], skip_special_tokens=False)
+    response = tokenizer.decode(valid_ids, skip_special_tokens=False)
     non_tensor = item.non_tensor_batch
     extra_info = dict(non_tensor.get("extra_info") or {})
     extra_info.update(dict(non_tensor.get("tool_extra_fields") or {}))
@@ -167,6 +173,6 @@ def item_trajectory(item: DataProtoItem, tokenizer: Any, max_response_tokens: in
         response,
         ground_truth,
         extra_info,
-        response_tokens=valid_length,
-        max_response_tokens=max_response_tokens or response_ids.shape[-1],
+        response_tokens=len(valid_ids),
+        max_response_tokens=max_response_tokens or item.batch["responses"].shape[-1],
     )

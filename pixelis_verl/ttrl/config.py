@@ -6,8 +6,7 @@ for what the keys are.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -63,19 +62,10 @@ class TTRLConfig:
     output_dir: str = "ttrl"  # answers, offsets, dead letters, buffer; relative to pixelis.run_dir
 
 
-def _build(cls: type, values: dict[str, Any], where: str) -> Any:
-    """`from_dict` that builds nested config blocks (fields whose default factory is a dataclass) too."""
-    values = dict(values)
-    for f in fields(cls):
-        if is_dataclass(f.default_factory) and isinstance(values.get(f.name), dict):
-            values[f.name] = _build(f.default_factory, values[f.name], f"{where}.{f.name}")
-    return from_dict(cls, values, where)
-
-
 def ttrl_config(cfg: DictConfig) -> TTRLConfig:
     """The recipe's `ttrl` block, checked: unknown keys and bad values raise a RecipeError naming the key."""
     try:
-        config = _build(TTRLConfig, OmegaConf.to_container(cfg.ttrl, resolve=True), "ttrl")
+        config = from_dict(TTRLConfig, OmegaConf.to_container(cfg.ttrl, resolve=True), "ttrl")
     except (ValueError, TypeError) as exc:
         raise RecipeError(str(exc)) from exc
     if not config.stream.path:

@@ -35,12 +35,13 @@ from verl.utils.checkpoint.checkpoint_manager import find_latest_ckpt_path
 from verl.utils.dataset.rl_dataset import collate_fn
 from verl.utils.tracking import Tracking
 
-from pixelis_verl.rewards.manager import item_trajectory
+from pixelis_verl.rewards.manager import item_trajectory, response_ids
 from pixelis_verl.rewards.trajectory import Trajectory
 from pixelis_verl.ttrl.answers import AnswerLog
 from pixelis_verl.ttrl.buffer import ExperienceBuffer, normalise
 from pixelis_verl.ttrl.config import TTRLConfig
 from pixelis_verl.ttrl.corridor import KLCorridor, token_kl
+from pixelis_verl.ttrl.durable import replace_text
 from pixelis_verl.ttrl.requests import RequestRows, embedding_inputs, request_row
 from pixelis_verl.ttrl.stream import JsonlDirSource, JsonlFileSource, Request, RequestSource, RequestStream
 from pixelis_verl.ttrl.update import gated, select_update
@@ -192,7 +193,7 @@ class TTRLTrainer(RayPPOTrainer):
         for j, (request, group, result, gate) in enumerate(zip(requests, groups, results, gates, strict=True)):
             # The heaviest winning trajectory; without an answer, the first one (what the model did).
             best = max(result.winners, key=lambda i: result.weights[i], default=0)
-            text = self._response_text(batch, j * self.n + best)
+            text = self.tokenizer.decode(response_ids(batch[j * self.n + best]), skip_special_tokens=True)
             chain = list(actions(group[best]))
             records.append({"id": request.id, "answer": result.answer, "confidence": round(result.confidence, 4),
                             "gated": gate, "trajectory": text, "actions": chain, "policy_version": self.global_steps,
@@ -209,12 +210,6 @@ class TTRLTrainer(RayPPOTrainer):
         self.served += len(requests)
         if self.served % self.ttrl.buffer.snapshot_every < len(requests):
             self.buffer.snapshot()
-
-    def _response_text(self, batch: DataProto, row: int) -> str:
-        ids = batch.batch["responses"][row]
-        length = int(batch.batch["response_mask"][row].shape[-1])
-        valid = int(batch.batch["attention_mask"][row][-length:].sum())
-        return self.tokenizer.decode(ids[:valid], skip_special_tokens=True)
 
     # -- learning ---------------------------------------------------------------------------------------------
     def _learn(
@@ -311,10 +306,8 @@ class TTRLTrainer(RayPPOTrainer):
         (folder / STATE_FILE).write_text(json.dumps(state))
         if self.buffer is not None:
             self.buffer.snapshot()
-        latest = self._checkpoint_root() / "latest_checkpointed_iteration.txt"
-        tmp = latest.with_suffix(".tmp")
-        tmp.write_text(str(self.global_steps))
-        os.replace(tmp, latest)  # a crash mid-save leaves the previous checkpoint the latest
+        # Marked last: a crash mid-save leaves the previous checkpoint the latest.
+        replace_text(self._checkpoint_root() / "latest_checkpointed_iteration.txt", str(self.global_steps))
         self.saved_steps = self.global_steps
 
     def _resume(self) -> None:

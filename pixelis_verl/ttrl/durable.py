@@ -25,6 +25,13 @@ def append_record(path: Path, record: dict[str, Any]) -> None:
         append_lines(out, [json.dumps(record) + "\n"])
 
 
+def replace_text(path: Path, text: str) -> None:
+    """Write `path` atomically: a crash leaves the old content or the new one, never a mix."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def read_records(path: Path) -> list[dict[str, Any]]:
     """The file's whole records, in order; a torn last line is cut off the file."""
     if not path.exists():

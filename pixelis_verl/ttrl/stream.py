@@ -24,7 +24,6 @@ import base64
 import binascii
 import io
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,7 @@ from PIL import Image
 
 from pixelis_verl.ops.video import VideoReader
 from pixelis_verl.tools.media import MediaError, resolve_path
-from pixelis_verl.ttrl.durable import append_record
+from pixelis_verl.ttrl.durable import append_record, replace_text
 
 Position = tuple[str, int]  # (file name, byte offset just after the record's line)
 MAX_DEAD_RECORD_CHARS = 2000  # of the raw line kept in a dead letter
@@ -223,6 +222,4 @@ class RequestStream:
             self._done.discard(self.committed)
             advanced = True
         if advanced:
-            tmp = self.offsets_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"position": list(self.committed)}))
-            os.replace(tmp, self.offsets_path)  # atomic: a crash leaves the old or the new position
+            replace_text(self.offsets_path, json.dumps({"position": list(self.committed)}))
