@@ -22,6 +22,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from pixelis_verl.cli import recipe_main
+from pixelis_verl.cluster import check_cluster
 from pixelis_verl.config import RecipeError
 from pixelis_verl.eval.items import BenchmarkFormatError, BenchmarkItem, build_adapter
 from pixelis_verl.eval.protocols import ORDERS, variants
@@ -90,6 +91,7 @@ def _prepare(cfg: DictConfig, overrides: list[str]) -> Path:
     rows = benchmark_rows(cfg, items)
     run_dir = prepare_run_dir(cfg)
     write_rows(rows, run_dir / ROWS)
+    check_cluster(cfg)
     print(f"evaluate: {cfg.eval.benchmark.name}: {len(items)} questions, {len(rows)} rows", flush=True)
     return run_dir
 

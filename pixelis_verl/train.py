@@ -17,7 +17,18 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from pixelis_verl.cli import recipe_main
+from pixelis_verl.cluster import attach, check_cluster
 from pixelis_verl.config import RecipeError
+
+
+def set_worker_env(cfg: DictConfig, name: str, value: str) -> None:
+    """Set a variable here and in the run's Ray runtime environment.
+
+    A private Ray instance inherits this process's environment; a cluster's workers (a Ray job) see only the
+    runtime environment, which verl passes to ``ray.init`` from ``ray_kwargs.ray_init.runtime_env``.
+    """
+    os.environ[name] = value
+    OmegaConf.update(cfg, f"ray_kwargs.ray_init.runtime_env.env_vars.{name}", value, force_add=True)
 
 
 def prepare_run_dir(cfg: DictConfig) -> Path:
@@ -40,12 +51,13 @@ def prepare_run_dir(cfg: DictConfig) -> Path:
                 shown_max_pixels=synth.shown_max_pixels,
                 select_tools=synth.select_tools,
             )
-    # verl's FileLogger runs in the TaskRunner actor; a local Ray cluster inherits the driver's env. It truncates
-    # its file: a resumed run keeps the earlier starts' metrics as metrics.1.jsonl, metrics.2.jsonl, ...
+    # verl's FileLogger runs in the TaskRunner actor. It truncates its file: a resumed run keeps the earlier
+    # starts' metrics as metrics.1.jsonl, metrics.2.jsonl, ...
     metrics = run_dir / "metrics.jsonl"
     if metrics.exists():
         metrics.rename(run_dir / f"metrics.{len(list(run_dir.glob('metrics.*.jsonl'))) + 1}.jsonl")
-    os.environ["VERL_FILE_LOGGER_PATH"] = str(metrics)
+    set_worker_env(cfg, "VERL_FILE_LOGGER_PATH", str(metrics))
+    attach(cfg)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     return run_dir
 
@@ -93,6 +105,7 @@ def _prepare(cfg: DictConfig, overrides: list[str]) -> Path:
         from pixelis_verl.ttrl.runner import write_synth_stream
 
         write_synth_stream(cfg)
+    check_cluster(cfg)
     return run_dir
 
 

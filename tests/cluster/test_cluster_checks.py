@@ -1,0 +1,64 @@
+"""Adapting a recipe to a Ray job's cluster, and what the per-node probe refuses."""
+
+import json
+
+from omegaconf import OmegaConf
+
+from pixelis_verl.cluster import JOB_CONFIG_ENV, _problems, attach, submitted_env_vars
+from pixelis_verl.config import compose_recipe, resolve
+from pixelis_verl.train import set_worker_env
+
+
+def _job(monkeypatch, env_vars=None):
+    monkeypatch.setenv(JOB_CONFIG_ENV, json.dumps({"runtime_env": {"env_vars": env_vars or {}}}))
+
+
+def test_in_a_job_the_local_sizing_keys_go_and_the_runtime_env_stays(monkeypatch):
+    cfg = resolve(compose_recipe("rft_tiny_cpu", ["pixelis.run_dir=/r"]))
+    attach(cfg)  # outside a job: untouched
+    assert cfg.ray_kwargs.ray_init.num_gpus == 2
+    _job(monkeypatch, {"A": "1"})
+    attach(cfg)
+    assert cfg.ray_kwargs.ray_init.num_gpus is None and cfg.ray_kwargs.ray_init.num_cpus is None
+    assert cfg.ray_kwargs.ray_init.runtime_env.env_vars.PIXELIS_DATA_ROOT == "/r/data"
+    assert submitted_env_vars() == {"A": "1"}
+
+
+def test_a_variable_the_run_sets_reaches_the_workers_runtime_env(monkeypatch):
+    cfg = resolve(compose_recipe("rft_tiny_cpu", ["pixelis.run_dir=/r"]))
+    monkeypatch.delenv("VERL_FILE_LOGGER_PATH", raising=False)
+    set_worker_env(cfg, "VERL_FILE_LOGGER_PATH", "/r/metrics.jsonl")
+    assert OmegaConf.select(cfg, "ray_kwargs.ray_init.runtime_env.env_vars.VERL_FILE_LOGGER_PATH") == "/r/metrics.jsonl"
+
+
+def _node(**changes):
+    node = {
+        "node_id": "abcdef0123456789",
+        "hostname": "gpu-7",
+        "versions": {"verl": "0.9.1", "pixelis_verl": "0.1.0"},
+        "paths": {"actor_rollout_ref.model.path": True},
+        "run_dir_shared": True,
+        "env": {"PIXELIS_DATA_ROOT": "/media"},
+    }
+    return {**node, **changes}
+
+
+def test_the_probe_names_the_node_and_the_key_of_each_problem():
+    cfg = OmegaConf.create({"pixelis": {"run_dir": "/local/run"}})
+    expected = {"PIXELIS_DATA_ROOT": "/media"}
+    assert _problems([_node(), _node()], cfg, expected) == []
+    problems = _problems(
+        [
+            _node(paths={"actor_rollout_ref.model.path": False}),
+            _node(run_dir_shared=False, env={}, versions={"verl": "0.9.0", "pixelis_verl": "0.1.0"}),
+        ],
+        cfg,
+        expected,
+    )
+    assert problems == [
+        "actor_rollout_ref.model.path: not found on node gpu-7 (abcdef012345)",
+        "pixelis.run_dir: '/local/run' is not shared storage; node gpu-7 (abcdef012345) does not see it"
+        " (checkpoints and metrics would be split across machines)",
+        "PIXELIS_DATA_ROOT: node gpu-7 (abcdef012345) sees None, not '/media' (the job's runtime environment)",
+        "verl: nodes run different versions ['0.9.0', '0.9.1']; use one image",
+    ]
