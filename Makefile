@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 PYTEST_ARGS ?=
 
-.PHONY: install test test-fast demo demo-sft demo-ttrl demo-eval lint format bench lock clean
+.PHONY: install test test-fast demo demo-sft demo-ttrl demo-eval submit lint format bench lock clean
 
 install:
 	@# Headless Chromium renders the trajectory viewer's page in its test (tests/eval); a Debian package, we are root.
@@ -43,6 +43,14 @@ demo-ttrl:
 # The tiny Qwen3-VL on an 8-question synthetic benchmark, tools vs the tool-free control: report + viewer.
 demo-eval:
 	$(PY) -m pixelis_verl.evaluate --config-name eval_tiny_cpu
+
+# A recipe as a Ray job on a running cluster (docs/cluster.md), e.g.
+#   make submit RECIPE=rft_qwen25vl_7b OVERRIDES="trainer.nnodes=2" ADDRESS=http://127.0.0.1:8265
+RECIPE ?= rft_tiny_cpu
+OVERRIDES ?=
+ADDRESS ?= $(or $(RAY_API_SERVER_ADDRESS),http://127.0.0.1:8265)
+submit:
+	$(PY) -m pixelis_verl.submit --address $(ADDRESS) --config-name $(RECIPE) $(OVERRIDES)
 
 lint:
 	$(VENV)/bin/ruff check .

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RECIPES_DIR = REPO_ROOT / "recipes"
 CONF_DIR = REPO_ROOT / "conf"
+CHAT_TEMPLATES_DIR = REPO_ROOT / "pixelis_verl" / "chat_templates"
 T = TypeVar("T")
 SEARCHPATH_OVERRIDE = f"hydra.searchpath=[pkg://verl.trainer.config,file://{CONF_DIR}]"
 
@@ -51,12 +52,24 @@ def _tiny_model(family: str) -> str:
     return str(tiny_model_path(family))
 
 
+def chat_template(name: str) -> str:
+    """The text of ``pixelis_verl/chat_templates/<name>.jinja`` (for ``custom_chat_template``)."""
+    path = CHAT_TEMPLATES_DIR / f"{name}.jinja"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in CHAT_TEMPLATES_DIR.glob("*.jinja")))
+        raise RecipeError(f"no chat template '{name}' in {CHAT_TEMPLATES_DIR} (known: {known})")
+    return path.read_text(encoding="utf-8")
+
+
 def register_resolvers() -> None:
-    """``${pixelis_root:}`` = the repo root; ``${pixelis_tiny:qwen2_5_vl}`` = the cached tiny model."""
+    """``${pixelis_root:}`` = the repo root; ``${pixelis_tiny:qwen2_5_vl}`` = the cached tiny model;
+    ``${pixelis_chat_template:qwen_vl_tools}`` = one of our chat templates, as text."""
     if not OmegaConf.has_resolver("pixelis_root"):
         OmegaConf.register_new_resolver("pixelis_root", lambda: str(REPO_ROOT))
     if not OmegaConf.has_resolver("pixelis_tiny"):
         OmegaConf.register_new_resolver("pixelis_tiny", _tiny_model)
+    if not OmegaConf.has_resolver("pixelis_chat_template"):
+        OmegaConf.register_new_resolver("pixelis_chat_template", chat_template)
 
 
 def available_recipes() -> list[str]:

@@ -57,15 +57,23 @@ def prepare_run_dir(cfg: DictConfig) -> Path:
     if metrics.exists():
         metrics.rename(run_dir / f"metrics.{len(list(run_dir.glob('metrics.*.jsonl'))) + 1}.jsonl")
     set_worker_env(cfg, "VERL_FILE_LOGGER_PATH", str(metrics))
+    set_worker_env(cfg, "TENSORBOARD_DIR", str(run_dir / "tensorboard"))  # else relative to the worker's cwd
     attach(cfg)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     return run_dir
 
 
-def check_processor(model: DictConfig, key: str) -> None:
-    """verl's ``hf_processor`` returns None on failure and the run silently goes text-only: refuse that.
+PROBE_TOOL = {
+    "type": "function",
+    "function": {"name": "pixelis_probe_tool", "description": "probe", "parameters": {"type": "object"}},
+}
 
-    `model` is the recipe's model block (`path`, `trust_remote_code`), found at `key`.
+
+def check_processor(model: DictConfig, key: str) -> None:
+    """verl's ``hf_processor`` returns None on failure and the run silently goes text-only: refuse that. Refuse a
+    chat template that drops the tool schemas too (Qwen2.5-VL's own does): the model would never see its tools.
+
+    `model` is the recipe's model block (`path`, `trust_remote_code`, `custom_chat_template`), found at `key`.
     """
     from transformers import AutoConfig
     from verl.utils import hf_processor
@@ -75,6 +83,18 @@ def check_processor(model: DictConfig, key: str) -> None:
     processor = hf_processor(model.path, trust_remote_code=model.trust_remote_code)
     if processor is None or getattr(processor, "image_processor", None) is None:
         raise RecipeError(f"{key}.path: '{model.path}' is a vision-language model but its processor failed to load")
+    template = model.get("custom_chat_template")
+    where = f"{key}.custom_chat_template" if template else f"the chat template of {key}.path '{model.path}'"
+    messages = [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+    try:
+        text = processor.apply_chat_template(messages, tools=[PROBE_TOOL], chat_template=template, tokenize=False)
+    except Exception as exc:  # jinja and transformers raise assorted types; the recipe is what is wrong
+        raise RecipeError(f"{where}: does not render: {str(exc).splitlines()[0]}") from exc
+    if PROBE_TOOL["function"]["name"] not in text:
+        raise RecipeError(
+            f"{where}: does not render tool schemas; set {key}.custom_chat_template="
+            "${pixelis_chat_template:qwen_vl_tools} (ours, for Qwen2.5-VL and Qwen3-VL)"
+        )
 
 
 def run(cfg: DictConfig) -> Path:

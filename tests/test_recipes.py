@@ -160,3 +160,43 @@ def test_a_local_path_that_does_not_exist_fails_even_where_hub_ids_are_allowed()
     with pytest.raises(RecipeError, match="actor_rollout_ref.model.path: '/ckpt/typo' is not a local directory$"):
         check(cfg)
     check(resolve(compose_recipe("eval_vstar", ["model.path=Qwen/Qwen2.5-VL-7B-Instruct"])))  # a hub id passes
+
+
+def _tiny_model_block(template):
+    from pixelis_verl.runtime.tiny import tiny_model_path
+
+    block = {"path": str(tiny_model_path("qwen2_5_vl")), "trust_remote_code": False, "custom_chat_template": template}
+    return OmegaConf.create(block)
+
+
+def test_the_gpu_model_groups_ship_a_chat_template_that_renders_tools():
+    from pixelis_verl.train import check_processor
+
+    for recipe in ("rft_qwen25vl_7b", "rft_qwen3vl_8b", "sft_qwen25vl_7b", "sft_qwen3vl_8b"):
+        cfg = resolve(compose_recipe(recipe))
+        model = cfg.model if recipe.startswith("sft_") else cfg.actor_rollout_ref.model
+        assert "<tools>" in model.custom_chat_template, recipe
+    check_processor(_tiny_model_block(model.custom_chat_template), "actor_rollout_ref.model")
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{% for m in messages %}{{ m.role }}{% endfor %}", "custom_chat_template: does not render tool schemas"),
+        ("{% for m in messages %}", "custom_chat_template: does not render: "),
+    ],
+)
+def test_a_chat_template_that_drops_tools_or_breaks_fails_naming_the_key(template, message):
+    from pixelis_verl.train import check_processor
+
+    with pytest.raises(RecipeError, match=f"actor_rollout_ref.model.{message}"):
+        check_processor(_tiny_model_block(template), "actor_rollout_ref.model")
+
+
+def test_an_unknown_chat_template_name_fails_listing_ours():
+    with pytest.raises(RecipeError, match="no chat template 'qwen_vl' in .* \\(known: qwen_vl_tools\\)"):
+        resolve(
+            compose_recipe(
+                "rft_qwen25vl_7b", ["actor_rollout_ref.model.custom_chat_template=${pixelis_chat_template:qwen_vl}"]
+            )
+        )

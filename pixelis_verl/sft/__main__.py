@@ -48,6 +48,7 @@ def check_torchrun(cfg: DictConfig, overrides: list[str]) -> None:
 def launch(run_dir: Path, nproc: int) -> int:
     """Run the trainer on `nproc` local ranks (torchrun), or in this process when torchrun started us."""
     os.environ["VERL_FILE_LOGGER_PATH"] = str(run_dir / "metrics.jsonl")
+    os.environ["TENSORBOARD_DIR"] = str(run_dir / "tensorboard")  # verl's default is relative to the working directory
     config = str(run_dir / "config.yaml")
     if "LOCAL_RANK" in os.environ:
         from pixelis_verl.sft.trainer import run
