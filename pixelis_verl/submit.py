@@ -7,7 +7,7 @@ runtime environment that carries what every node needs, so nothing depends on th
 - ``VERL_USE_EXTERNAL_MODULES=pixelis_verl.plugin``: verl loads our plugin from that copy in every process;
 - every ``PIXELIS_*``, ``HF_*``, ``TRANSFORMERS_*``, ``VERL_*``, ``VLLM_*``, ``NCCL_*``, ``WANDB_*``,
   ``TOKENIZERS_*`` and ``OMP_*`` variable set where you submit, plus each ``--env KEY=VALUE``;
-- ``HF_HUB_OFFLINE=1`` unless the recipe allows hub downloads (``pixelis.allow_hub_download``; then unset).
+- ``HF_HUB_OFFLINE=1``, or ``0`` when the recipe allows hub downloads (``pixelis.allow_hub_download``).
 
 The recipe is composed here first, so a misspelt key fails before anything is submitted; paths are checked on
 the cluster, where they live (every node is probed: ``pixelis_verl/cluster.py``). The run directory must be an
@@ -81,11 +81,9 @@ def job_env_vars(cfg: DictConfig, extra: dict[str, str], environ: dict[str, str]
     env["VERL_USE_EXTERNAL_MODULES"] = "pixelis_verl.plugin"
     # The recipe's own ray_init.runtime_env may set a variable given here too (PIXELIS_DATA_ROOT): the recipe wins.
     env["RAY_OVERRIDE_JOB_RUNTIME_ENV"] = "1"
-    # Offline follows the recipe, not the submitting shell (the Makefile exports HF_HUB_OFFLINE=1 for the tests).
-    if OmegaConf.select(cfg, "pixelis.allow_hub_download", default=False):
-        env.pop("HF_HUB_OFFLINE", None)
-    else:
-        env["HF_HUB_OFFLINE"] = "1"
+    # Offline follows the recipe, not the submitting shell (the Makefile exports HF_HUB_OFFLINE=1 for the tests) nor
+    # the nodes' (the image sets 1): explicitly 0 or 1 in every process of the job.
+    env["HF_HUB_OFFLINE"] = "0" if OmegaConf.select(cfg, "pixelis.allow_hub_download", default=False) else "1"
     env.update(extra)
     return env
 

@@ -34,7 +34,7 @@ def test_the_job_environment_forwards_our_prefixes_and_the_operators_env_wins():
 def test_a_recipe_that_allows_hub_downloads_is_not_forced_offline():
     overrides = ["model.path=Qwen/Qwen2.5-VL-7B-Instruct", "pixelis.run_dir=/r", "data.path=/bench/vstar"]
     entrypoint, runtime_env, _ = build_job("eval_vstar", overrides, {}, {"HF_HUB_OFFLINE": "1"})
-    assert "HF_HUB_OFFLINE" not in runtime_env["env_vars"] and " -m pixelis_verl.evaluate " in entrypoint
+    assert runtime_env["env_vars"]["HF_HUB_OFFLINE"] == "0" and " -m pixelis_verl.evaluate " in entrypoint
 
 
 @pytest.mark.parametrize(
