@@ -121,6 +121,19 @@ def _problems(reports: list[dict[str, Any]], cfg: DictConfig, expected_env: dict
     return problems
 
 
+def _capacity_problems(cfg: DictConfig, nodes: list[dict[str, Any]]) -> list[str]:
+    """verl places `n_gpus_per_node` ranks on each of `nnodes` nodes; too few such nodes would wait forever."""
+    nnodes, per_node = int(cfg.trainer.nnodes), int(cfg.trainer.n_gpus_per_node)
+    fitting = sum(node["Resources"].get("GPU", 0) >= per_node for node in nodes)
+    if fitting >= nnodes:
+        return []
+    seen = sorted(int(node["Resources"].get("GPU", 0)) for node in nodes)
+    return [
+        f"trainer.nnodes: {nnodes} node(s) x trainer.n_gpus_per_node={per_node} GPUs wanted, but only {fitting} of the"
+        f" cluster's {len(nodes)} node(s) have {per_node} GPUs (GPUs per node: {seen}; ray status shows them)"
+    ]
+
+
 def _shown(name: str, value: str | None) -> str | None:
     return "<set>" if value is not None and any(m in name.upper() for m in SECRET_MARKERS) else value
 
@@ -157,7 +170,7 @@ def check_nodes(cfg: DictConfig) -> list[dict[str, Any]]:
     finally:
         ray.shutdown()
         marker.unlink(missing_ok=True)
-    problems = _problems(reports, cfg, expected_env)
+    problems = _capacity_problems(cfg, nodes) + _problems(reports, cfg, expected_env)
     for node, report in zip(nodes, reports, strict=True):
         report["resources"] = node["Resources"]
         # The report is a file in the run directory: no API keys in it.

@@ -6,7 +6,8 @@ runtime environment that carries what every node needs, so nothing depends on th
 - the working directory (this checkout: code, recipes, conf; not ``.git``, ``.venv``, ``runs/``, ``data/``);
 - ``VERL_USE_EXTERNAL_MODULES=pixelis_verl.plugin``: verl loads our plugin from that copy in every process;
 - every ``PIXELIS_*``, ``HF_*``, ``TRANSFORMERS_*``, ``VERL_*``, ``VLLM_*``, ``NCCL_*``, ``WANDB_*``,
-  ``TOKENIZERS_*`` and ``OMP_*`` variable set where you submit, plus each ``--env KEY=VALUE``;
+  ``TOKENIZERS_*``, ``OMP_*``, ``TORCHCODEC_*`` and ``MODEL_SEQ_LEN`` variable set where you submit, plus each
+  ``--env KEY=VALUE``;
 - ``HF_HUB_OFFLINE=1``, or ``0`` when the recipe allows hub downloads (``pixelis.allow_hub_download``).
 
 The recipe is composed here first, so a misspelt key fails before anything is submitted; paths are checked on
@@ -31,7 +32,10 @@ from omegaconf import DictConfig, OmegaConf
 from pixelis_verl.config import REPO_ROOT, RecipeError, compose_recipe, model_key
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
-FORWARDED_PREFIXES = ("PIXELIS_", "HF_", "TRANSFORMERS_", "VERL_", "VLLM_", "NCCL_", "WANDB_", "TOKENIZERS_", "OMP_")
+FORWARDED_PREFIXES = (
+    *("PIXELIS_", "HF_", "TRANSFORMERS_", "VERL_", "VLLM_", "NCCL_", "WANDB_", "TOKENIZERS_", "OMP_"),
+    *("TORCHCODEC_", "MODEL_SEQ_LEN"),  # qwen_vl_utils reads these two in the workers that decode media
+)
 # gitignore-style, relative to the working directory (Ray also honours .gitignore).
 EXCLUDES = ["/.git/", "/.venv/", "/runs/", "/outputs/", "/data/", "__pycache__/"]
 # Paths a job reads or writes (relative ones would point into the job's temporary copy of the working directory),

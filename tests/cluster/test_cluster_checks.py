@@ -4,7 +4,7 @@ import json
 
 from omegaconf import OmegaConf
 
-from pixelis_verl.cluster import JOB_CONFIG_ENV, _problems, attach, submitted_env_vars
+from pixelis_verl.cluster import JOB_CONFIG_ENV, _capacity_problems, _problems, attach, submitted_env_vars
 from pixelis_verl.config import compose_recipe, resolve
 from pixelis_verl.train import set_worker_env
 
@@ -62,3 +62,12 @@ def test_the_probe_names_the_node_and_the_key_of_each_problem():
         "PIXELIS_DATA_ROOT: node gpu-7 (abcdef012345) sees None, not '/media' (the job's runtime environment)",
         "verl: nodes run different versions ['0.9.0', '0.9.1']; use one image",
     ]
+
+
+def test_too_few_nodes_with_the_gpus_per_node_fail_naming_nnodes():
+    cfg = OmegaConf.create({"trainer": {"nnodes": 2, "n_gpus_per_node": 8}})
+    full, half, cpu = ({"Resources": {"GPU": g, "CPU": 96.0}} for g in (8.0, 4.0, 0.0))
+    assert _capacity_problems(cfg, [full, full, cpu]) == []
+    (problem,) = _capacity_problems(cfg, [full, half, cpu])
+    assert problem.startswith("trainer.nnodes: 2 node(s) x trainer.n_gpus_per_node=8 GPUs wanted, but only 1 of")
+    assert "(GPUs per node: [0, 4, 8]" in problem
