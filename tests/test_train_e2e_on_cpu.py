@@ -1,8 +1,11 @@
-"""End to end: verl's own GRPO trainer, tool agent loop and reward loop on CPU with the tiny Qwen2.5-VL.
+"""End to end: verl's own GRPO trainer, tool agent loop and reward loop on CPU with the tiny Qwen2.5-VL, run the
+way an operator runs it on a cluster: a Ray job submitted with ``python -m pixelis_verl.submit`` to a head and a
+worker node started on loopback (``pixelis_verl.local_cluster``), one FSDP rank on each (``trainer.nnodes=2``).
+The cluster is stopped after the job. (The plain local launch, ``python -m pixelis_verl.train``, is what the SFT,
+TTRL and evaluation end-to-end tests run.)
 
-One subprocess runs ``python -m pixelis_verl.train`` (so Ray starts and stops with it). The run
-uses a high learning rate so that a stale rollout policy would show in the rollout/actor log-prob
-gap, and saves an HF checkpoint so the trained weights can be compared with the initial ones.
+The run uses a high learning rate so that a stale rollout policy would show in the rollout/actor log-prob gap, and
+saves an HF checkpoint so the trained weights can be compared with the initial ones.
 """
 
 import json
@@ -11,26 +14,40 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
 
+from pixelis_verl.cluster import CLUSTER_REPORT
 from pixelis_verl.config import REPO_ROOT
+from pixelis_verl.local_cluster import LocalCluster
 from pixelis_verl.rewards.dynamics import CHECKPOINT_FILE
 from pixelis_verl.runtime.tiny import tiny_model_path
 
 pytestmark = pytest.mark.e2e
 
 
+def _listening_hosts(port: int) -> set[str]:
+    return {c.laddr.ip for c in psutil.net_connections("tcp") if c.status == "LISTEN" and c.laddr.port == port}
+
+
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    runs = tmp_path_factory.mktemp("runs")
+def job(tmp_path_factory) -> dict:
+    """Submit the run; return its run directory, the submit command's output and where the dashboard listened."""
+    tmp = tmp_path_factory.mktemp("cluster")
+    runs = tmp / "runs"
     cmd = [
         sys.executable,
         "-m",
-        "pixelis_verl.train",
+        "pixelis_verl.submit",
         "--config-name",
         "rft_tiny_cpu",
+        "--env",
+        "PIXELIS_PROBE=42",  # must reach every node
+        "trainer.nnodes=2",
+        "trainer.n_gpus_per_node=1",
         "trainer.total_training_steps=2",
         "trainer.save_freq=2",
         "actor_rollout_ref.actor.checkpoint.save_contents=[model,hf_model]",
@@ -41,12 +58,38 @@ def run_dir(tmp_path_factory) -> Path:
         "actor_rollout_ref.rollout.n=2",
         "actor_rollout_ref.actor.ppo_mini_batch_size=8",
     ]
-    env = {**os.environ, "PIXELIS_RUNS_DIR": str(runs)}
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    with LocalCluster(tmp / "ray", nodes=2) as cluster:
+        dashboard_hosts = _listening_hosts(cluster.dashboard_port)
+        env = {**os.environ, **cluster.client_env, "PIXELIS_RUNS_DIR": str(runs)}
+        proc = subprocess.run(
+            [*cmd, "--address", cluster.address], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1200
+        )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    assert "pixelis_verl.train: done; run directory:" in proc.stdout
     (run,) = runs.iterdir()
-    return run
+    return {"run_dir": run, "stdout": proc.stdout, "dashboard_hosts": dashboard_hosts}
+
+
+@pytest.fixture(scope="module")
+def run_dir(job) -> Path:
+    return job["run_dir"]
+
+
+def test_the_job_succeeds_and_the_job_api_stays_on_loopback(job):
+    assert "pixelis_verl.train: done; run directory:" in job["stdout"]
+    assert job["stdout"].splitlines()[-1].endswith(f"SUCCEEDED; run directory {job['run_dir']}")
+    assert job["dashboard_hosts"] == {"127.0.0.1"}
+
+
+def test_every_node_saw_the_jobs_environment_paths_and_run_dir(run_dir):
+    nodes = json.loads((run_dir / CLUSTER_REPORT).read_text())["nodes"]
+    assert len({node["node_id"] for node in nodes}) == 2
+    for node in nodes:  # what a task of the job saw on each node
+        assert node["env"]["PIXELIS_PROBE"] == "42"
+        assert node["env"]["VERL_USE_EXTERNAL_MODULES"] == "pixelis_verl.plugin"
+        assert node["env"]["PIXELIS_DATA_ROOT"] == str(run_dir / "data")  # the recipe's own runtime_env
+        assert node["run_dir_shared"] and all(node["paths"].values()) and node["resources"]["GPU"] == 1.0
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["trainer"]["nnodes"] == 2 and config["ray_kwargs"]["ray_init"]["num_gpus"] is None
 
 
 @pytest.fixture(scope="module")
