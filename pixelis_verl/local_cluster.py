@@ -3,7 +3,7 @@
 ``python -m pixelis_verl.local_cluster up --nodes 2`` starts a head and one worker node with the same ``ray start``
 commands as docs/cluster.md (token authentication on, the dashboard and its job API on 127.0.0.1), prints the
 variables a client needs, and ``down`` stops them. On the CPU runtime each node offers ``--gpus`` logical GPU
-slots (one FSDP rank each, see pixelis_verl/runtime/platform.py). The local-cluster test and the cluster
+slots (one FSDP rank each, see pixelis_verl/runtime/platform.py). The RFT end-to-end test and the cluster
 benchmark use :class:`LocalCluster`.
 
 ``ray stop`` (what ``down`` runs) stops every Ray process of this machine's user, not only this cluster's.
