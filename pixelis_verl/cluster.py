@@ -23,7 +23,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from pixelis_verl.config import RecipeError
+from pixelis_verl.config import RecipeError, values_at
 
 # ray.init arguments that only size a new local instance; connecting to a cluster with them raises.
 LOCAL_ONLY_RAY_INIT_KEYS = ("num_cpus", "num_gpus", "resources", "labels", "object_store_memory", "_system_config")
@@ -70,8 +70,7 @@ def _read_paths(cfg: DictConfig) -> list[tuple[str, Any]]:
     """(key, value) of the files and folders every node reads: the model, the data files, the media root."""
     found = []
     for key in ("actor_rollout_ref.model.path", "data.train_files", "data.val_files", "pixelis.data_root"):
-        value = OmegaConf.select(cfg, key)
-        values = list(value) if OmegaConf.is_list(value) else [value]
+        values = values_at(cfg, key)
         found += [(f"{key}[{i}]" if len(values) > 1 else key, v) for i, v in enumerate(values)]
     return found
 

@@ -182,11 +182,16 @@ def model_key(cfg: DictConfig) -> str:
     return "actor_rollout_ref.model" if OmegaConf.select(cfg, "actor_rollout_ref.model") is not None else "model"
 
 
+def values_at(cfg: DictConfig, key: str) -> list[Any]:
+    """The value(s) at `key`: a list's items, a single value as a list of one, nothing for an unset key."""
+    value = OmegaConf.select(cfg, key, throw_on_missing=False)
+    return [] if value is None else list(value) if OmegaConf.is_list(value) else [value]
+
+
 def check_paths(cfg: DictConfig) -> None:
     """Every data file and ``*_path`` the run reads exists (after generated data is written)."""
     for key in ("data.train_files", "data.val_files"):
-        files = OmegaConf.select(cfg, key)
-        for file in [files] if isinstance(files, str) else list(files or []):
+        for file in values_at(cfg, key):
             if not Path(os.path.expanduser(file)).exists():
                 raise RecipeError(f"{key}: no such file '{file}'")
     paths = [(key, value) for key, value in _leaves(cfg) if key.endswith("_path") and isinstance(value, str) and value]

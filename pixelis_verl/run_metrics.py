@@ -12,6 +12,12 @@ import math
 from pathlib import Path
 
 
+def logger_env(run_dir: Path) -> dict[str, str]:
+    """Where verl's loggers write, as the variables they read: metrics.jsonl (file) and tensorboard/ (TensorBoard,
+    whose default would be relative to the working directory of whichever worker logs)."""
+    return {"VERL_FILE_LOGGER_PATH": str(run_dir / "metrics.jsonl"), "TENSORBOARD_DIR": str(run_dir / "tensorboard")}
+
+
 class MetricsError(Exception):
     """A run whose metrics cannot be read (or plotted); the message is one line naming the file."""
 

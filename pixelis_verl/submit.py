@@ -29,7 +29,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from pixelis_verl.config import REPO_ROOT, RecipeError, compose_recipe, model_key
+from pixelis_verl.config import REPO_ROOT, RecipeError, compose_recipe, model_key, values_at
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 FORWARDED_PREFIXES = (
@@ -61,11 +61,9 @@ def entry_module(cfg: DictConfig, recipe: str) -> str:
 
 def _selected(cfg: DictConfig, key: str) -> list[str]:
     try:
-        value = OmegaConf.select(cfg, key, throw_on_missing=False)
+        return [str(v) for v in values_at(cfg, key) if v is not None]
     except Exception as exc:  # omegaconf raises many types for a failed interpolation; all are user-facing
         raise RecipeError(f"{key}: cannot resolve: {str(exc).splitlines()[0]}") from exc
-    values = list(value) if OmegaConf.is_list(value) else [value]
-    return [str(v) for v in values if v is not None]
 
 
 def check_shared_paths(cfg: DictConfig) -> None:
@@ -106,7 +104,8 @@ def build_job(
     # The run directory is fixed here (a ${now:} in it would otherwise differ on the cluster) and told to the job.
     run_dir = _selected(cfg, "pixelis.run_dir")[0]
     overrides = [o for o in overrides if not o.startswith("pixelis.run_dir=")] + [f"pixelis.run_dir={run_dir}"]
-    check_shared_paths(compose_recipe(recipe, overrides))
+    cfg.pixelis.run_dir = run_dir  # as the job will compose it: what interpolates the run dir now sees this one
+    check_shared_paths(cfg)
     entrypoint = shlex.join([python, "-m", entry, "--config-name", recipe, *overrides])
     runtime_env = {
         "working_dir": str(working_dir),

@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from pixelis_verl.cli import recipe_main
 from pixelis_verl.cluster import attach, check_cluster
 from pixelis_verl.config import RecipeError
+from pixelis_verl.run_metrics import logger_env
 
 
 def set_worker_env(cfg: DictConfig, name: str, value: str) -> None:
@@ -56,8 +57,8 @@ def prepare_run_dir(cfg: DictConfig) -> Path:
     metrics = run_dir / "metrics.jsonl"
     if metrics.exists():
         metrics.rename(run_dir / f"metrics.{len(list(run_dir.glob('metrics.*.jsonl'))) + 1}.jsonl")
-    set_worker_env(cfg, "VERL_FILE_LOGGER_PATH", str(metrics))
-    set_worker_env(cfg, "TENSORBOARD_DIR", str(run_dir / "tensorboard"))  # else relative to the worker's cwd
+    for name, value in logger_env(run_dir).items():
+        set_worker_env(cfg, name, value)
     attach(cfg)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     return run_dir

@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from pixelis_verl.cli import recipe_main
 from pixelis_verl.config import RecipeError
+from pixelis_verl.run_metrics import logger_env
 
 
 def prepare_run_dir(cfg: DictConfig) -> Path:
@@ -47,8 +48,7 @@ def check_torchrun(cfg: DictConfig, overrides: list[str]) -> None:
 
 def launch(run_dir: Path, nproc: int) -> int:
     """Run the trainer on `nproc` local ranks (torchrun), or in this process when torchrun started us."""
-    os.environ["VERL_FILE_LOGGER_PATH"] = str(run_dir / "metrics.jsonl")
-    os.environ["TENSORBOARD_DIR"] = str(run_dir / "tensorboard")  # verl's default is relative to the working directory
+    os.environ.update(logger_env(run_dir))
     config = str(run_dir / "config.yaml")
     if "LOCAL_RANK" in os.environ:
         from pixelis_verl.sft.trainer import run
