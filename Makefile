@@ -6,11 +6,14 @@ PIP := $(VENV)/bin/pip
 # Where the tiny models are built once (tokenizer, configs, warm start); tests and the demo read it.
 TINY_DIR ?= $(HOME)/.cache/pixelis_verl/tiny
 export PIXELIS_TINY_DIR := $(TINY_DIR)
+# Where the learner model tier is built once by `make learner` (not by install or CI); benchmarks read it.
+LEARNER_DIR ?= $(HOME)/.cache/pixelis_verl/learner
+export PIXELIS_LEARNER_DIR := $(LEARNER_DIR)
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 PYTEST_ARGS ?=
 
-.PHONY: install test test-fast demo demo-sft demo-ttrl demo-eval submit lint format bench lock clean
+.PHONY: install test test-fast demo demo-sft demo-ttrl demo-eval learner submit lint format bench lock clean
 
 install:
 	@# Headless Chromium renders the trajectory viewer's page in its test (tests/eval); a Debian package, we are root.
@@ -43,6 +46,11 @@ demo-ttrl:
 # The tiny Qwen3-VL on an 8-question synthetic benchmark, tools vs the tool-free control: report + viewer.
 demo-eval:
 	$(PY) -m pixelis_verl.evaluate --config-name eval_tiny_cpu
+
+# The learner model tier: a ~7M-parameter Qwen2.5-VL base, then phase-1 SFT on the card task family through
+# python -m pixelis_verl.sft (recipes/sft_learner_cpu.yaml); ~45 minutes once on 2 cores, cached in LEARNER_DIR.
+learner:
+	$(PY) -m pixelis_verl.runtime.learner --out $(LEARNER_DIR)
 
 # A recipe as a Ray job on a running cluster (docs/cluster.md), e.g.
 #   make submit RECIPE=rft_qwen25vl_7b OVERRIDES="trainer.nnodes=2" ADDRESS=http://127.0.0.1:8265

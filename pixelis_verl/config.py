@@ -52,6 +52,19 @@ def _tiny_model(family: str) -> str:
     return str(tiny_model_path(family))
 
 
+def _learner_model(family: str) -> str:
+    """The built learner (`make learner`); never built here: it takes tens of minutes, so a recipe says so."""
+    from pixelis_verl.runtime.learner import learner_root, read_marker
+
+    path = learner_root() / family
+    if read_marker(path) is None:
+        raise RecipeError(
+            f"the learner model {family} is not built in {path.parent}: run `make learner` "
+            "(python -m pixelis_verl.runtime.learner, ~45 minutes once), or set the model path"
+        )
+    return str(path)
+
+
 def chat_template(name: str) -> str:
     """The text of ``pixelis_verl/chat_templates/<name>.jinja`` (for ``custom_chat_template``)."""
     path = CHAT_TEMPLATES_DIR / f"{name}.jinja"
@@ -63,11 +76,14 @@ def chat_template(name: str) -> str:
 
 def register_resolvers() -> None:
     """``${pixelis_root:}`` = the repo root; ``${pixelis_tiny:qwen2_5_vl}`` = the cached tiny model;
+    ``${pixelis_learner:qwen2_5_vl}`` = the built learner model;
     ``${pixelis_chat_template:qwen_vl_tools}`` = one of our chat templates, as text."""
     if not OmegaConf.has_resolver("pixelis_root"):
         OmegaConf.register_new_resolver("pixelis_root", lambda: str(REPO_ROOT))
     if not OmegaConf.has_resolver("pixelis_tiny"):
         OmegaConf.register_new_resolver("pixelis_tiny", _tiny_model)
+    if not OmegaConf.has_resolver("pixelis_learner"):
+        OmegaConf.register_new_resolver("pixelis_learner", _learner_model)
     if not OmegaConf.has_resolver("pixelis_chat_template"):
         OmegaConf.register_new_resolver("pixelis_chat_template", chat_template)
 

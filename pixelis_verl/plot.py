@@ -30,7 +30,7 @@ Series = dict[str, tuple[list[int], list[float]]]  # metric -> (steps, values), 
 # (`trajectory_counts`), as the v1 trainer logs them through `RewardMetricsReplayBuffer` (training,
 # ``pixelis_reward/<key>/mean``) and verl's validation (``val-aux/<data_source>/<key>/mean@N``).
 # tests/test_plot.py fails when a registered component is missing here.
-_COMPONENTS = "accuracy|curiosity|coherence|efficiency|validity|rate_curiosity|operation_penalty"
+_COMPONENTS = "accuracy|curiosity|coherence|efficiency|validity|rate_curiosity|operation_penalty|tool_bonus"
 _CALL_COUNTS = "tool_calls|pixel_ops|invalid_calls|malformed_calls|unexecuted_calls"
 _CALL_RATES = "uses_pixel_ops|group_pixel_op_rate"
 

@@ -71,6 +71,11 @@ def toolchain(records: list[dict[str, Any]]) -> dict[str, Any]:
         sum(float((r.get("info") or {}).get(k, 0.0)) for k in ("invalid_calls", "malformed_calls", "unexecuted_calls"))
         for r in records
     ]
+    # Well formed: the trajectory wrote at least one call and every call it wrote parsed (none cut off).
+    well_formed = [
+        float(info.get("tool_calls", 0.0) > 0 and info.get("malformed_calls", 0.0) == 0)
+        for info in ((r.get("info") or {}) for r in records)
+    ]
     mix = Counter(step.get("tool") for r in records for step in r.get("steps") or [])
     executed = sum(mix.values())
     seconds = [float(r["seconds"]) for r in records if isinstance(r.get("seconds"), (int, float))]
@@ -79,6 +84,7 @@ def toolchain(records: list[dict[str, Any]]) -> dict[str, Any]:
         "used_tool_rate": _mean([float(c > 0) for c in calls]),
         "tool_mix": {name: round(count / executed, 4) for name, count in mix.most_common()} if executed else {},
         "invalid_call_rate": round(sum(bad) / written, 4) if written else None,
+        "well_formed_rate": _mean(well_formed),
         "turns": _mean([float(len(r.get("turns") or [])) for r in records]),
         "response_tokens": _mean([float(r.get("response_tokens") or 0) for r in records]),
         "latency_s": {
@@ -174,15 +180,16 @@ def markdown(report: dict[str, Any]) -> str:
         f"seed {protocol.get('seed')}. Accuracy in %, {int(100 * report.get('level', 0.95))}% bootstrap interval "
         "over questions.",
         "",
-        "| arm | accuracy | interval | questions | calls/question | used a tool | invalid calls | turns "
+        "| arm | accuracy | interval | questions | calls/question | used a tool | well formed | invalid calls | turns "
         "| response tokens | latency mean / p90 (s) | verl mean@k |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for arm, r in arms.items():
         t = r["toolchain"]
         lines.append(
             f"| {ARM_TITLES[arm]} | {_pct(r['accuracy'])} | {_ci(r['ci'])} | {r['questions']} "
-            f"| {_num(t['calls_per_question'])} | {_pct(t['used_tool_rate'])}% | {_pct(t['invalid_call_rate'])}% "
+            f"| {_num(t['calls_per_question'])} | {_pct(t['used_tool_rate'])}% | {_pct(t['well_formed_rate'])}% "
+            f"| {_pct(t['invalid_call_rate'])}% "
             f"| {_num(t['turns'])} | {_num(t['response_tokens'], 0)} | {_num(t['latency_s']['mean'])} / "
             f"{_num(t['latency_s']['p90'])} | {_pct(report.get('verl', {}).get(arm))} |"
         )

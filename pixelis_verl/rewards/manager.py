@@ -34,7 +34,15 @@ from verl.protocol import DataProtoItem
 from pixelis_verl.config import from_dict
 
 # Importing a component module registers it.
-from pixelis_verl.rewards import accuracy, coherence, curiosity, efficiency, pixel_reasoner, validity  # noqa: F401
+from pixelis_verl.rewards import (  # noqa: F401
+    accuracy,
+    coherence,
+    curiosity,
+    efficiency,
+    pixel_reasoner,
+    tool_bonus,
+    validity,
+)
 from pixelis_verl.rewards.registry import REWARD_COMPONENTS, RewardComponent
 from pixelis_verl.rewards.trajectory import Trajectory, build_trajectory
 from pixelis_verl.rewards.trajectory_log import TrajectoryLog

@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +28,8 @@ from typing import Any
 
 import torch
 
+from pixelis_verl.data.rl_rows import ALL_KINDS
+from pixelis_verl.data.synth.card_tasks import CARD_LEVELS
 from pixelis_verl.runtime.processor import ImageBudget
 from pixelis_verl.runtime.tiny_tokenizer import generic_corpus, train_tokenizer
 
@@ -38,7 +41,8 @@ MARKER = "pixelis_tiny.json"
 CHAT_TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "chat_templates" / "qwen_vl_tools.jinja"
 MAX_VISION_TOKENS = 64  # merged patches per image: bounds sequence length on CPU
 MIN_VISION_TOKENS = 4
-REMOTE_CODE_MODULE = "processing_pixelis"  # re-exports the image-only processors for trust_remote_code loading
+REMOTE_CODE_MODULE = "processing_pixelis"
+LEARNER_KINDS = (*ALL_KINDS, *CARD_LEVELS)  # re-exports the image-only processors for trust_remote_code loading
 
 
 @dataclass(frozen=True)
@@ -65,30 +69,63 @@ FAMILIES = {
 }
 
 
+@dataclass(frozen=True)
+class ModelSize:
+    """Depths and widths of a locally built model, and the task kinds its tokenizer is trained on. `tiny` shows the
+    mechanics in CI; `learner` is large enough to learn the card task family (`runtime/learner.py`)."""
+
+    layers: int
+    hidden: int  # text width; head_dim = hidden / heads
+    intermediate: int
+    heads: int
+    kv_heads: int
+    vision_depth: int
+    vision_hidden: int
+    vision_intermediate: int
+    vision_heads: int = 4
+    vocab_size: int = 3000  # the locally trained BPE (tiny_tokenizer.py)
+    corpus_kinds: tuple[str, ...] = ALL_KINDS  # traces of these task kinds join the tokenizer's training text
+
+
+SIZES = {
+    "tiny": ModelSize(4, 128, 384, 4, 2, vision_depth=2, vision_hidden=64, vision_intermediate=128),  # ~1.5M
+    "learner": ModelSize(
+        6, 256, 768, 4, 2, vision_depth=4, vision_hidden=128, vision_intermediate=256, corpus_kinds=LEARNER_KINDS
+    ),  # ~7M
+}
+
+
 def _family(name: str) -> Family:
     if name not in FAMILIES:
         raise ValueError(f"unknown tiny model family {name!r}; known: {sorted(FAMILIES)}")
     return FAMILIES[name]
 
 
-def _config(family: Family, tokenizer: Any) -> Any:
-    """Qwen-VL config at toy scale: 4 text layers of width 128 (head_dim 32), a 2-block vision tower of width 64."""
+def _config(family: Family, tokenizer: Any, size: ModelSize) -> Any:
+    """Qwen-VL config at toy scale; `SIZES["tiny"]`: 4 text layers of width 128 (head_dim 32), a 2-block vision
+    tower of width 64."""
     import transformers
 
     ids = tokenizer.convert_tokens_to_ids
     text = {
         "vocab_size": len(tokenizer),
-        "hidden_size": 128,
-        "intermediate_size": 384,
-        "num_hidden_layers": 4,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
+        "hidden_size": size.hidden,
+        "intermediate_size": size.intermediate,
+        "num_hidden_layers": size.layers,
+        "num_attention_heads": size.heads,
+        "num_key_value_heads": size.kv_heads,
         "max_position_embeddings": 32768,
         "bos_token_id": ids("<|endoftext|>"),
         "eos_token_id": ids("<|im_end|>"),
         "pad_token_id": ids("<|endoftext|>"),
     }
-    vision = {"depth": 2, "hidden_size": 64, "intermediate_size": 128, "num_heads": 4, "out_hidden_size": 128}
+    vision = {
+        "depth": size.vision_depth,
+        "hidden_size": size.vision_hidden,
+        "intermediate_size": size.vision_intermediate,
+        "num_heads": size.vision_heads,
+        "out_hidden_size": size.hidden,
+    }
     vision |= {"patch_size": family.patch_size, "spatial_merge_size": 2, "temporal_patch_size": 2}
     tokens = {
         "image_token_id": ids("<|image_pad|>"),
@@ -97,17 +134,19 @@ def _config(family: Family, tokenizer: Any) -> Any:
         "vision_end_token_id": ids("<|vision_end|>"),
         "tie_word_embeddings": False,
     }
-    # M-RoPE sections (temporal, height, width) split head_dim / 2 = 16 rotary frequencies, as [16, 24, 24] and
-    # [24, 20, 20] split 64 in the real models.
+    # M-RoPE sections (temporal, height, width) split the head_dim / 2 rotary frequencies in the real models'
+    # proportions, [16, 24, 24] (Qwen2.5-VL) and [24, 20, 20] (Qwen3-VL) of 64: [4, 6, 6] and [6, 5, 5] of 16.
+    half = size.hidden // size.heads // 2
     if family.model_type == "qwen2_5_vl":
-        text["rope_parameters"] = {"rope_type": "default", "mrope_section": [4, 6, 6], "rope_theta": 1e6}
-        vision |= {"window_size": 112, "fullatt_block_indexes": [1]}
+        sections = [half // 4, (half - half // 4) // 2, (half - half // 4) // 2]
+        text["rope_parameters"] = {"rope_type": "default", "mrope_section": sections, "rope_theta": 1e6}
+        vision |= {"window_size": 112, "fullatt_block_indexes": list(range(1, size.vision_depth, 2))}
         config = transformers.Qwen2_5_VLConfig(text_config=text, vision_config=vision, **tokens)
     else:
-        text |= {"head_dim": 32}
+        text |= {"head_dim": 2 * half}
         text["rope_parameters"] = {
             "rope_type": "default",
-            "mrope_section": [6, 5, 5],
+            "mrope_section": [half * 3 // 8, (half - half * 3 // 8) // 2, (half - half * 3 // 8) // 2],
             "mrope_interleaved": True,
             "rope_theta": 5e6,
         }
@@ -149,18 +188,17 @@ def _write_remote_code(out_dir: Path, processor_cls: type) -> None:
     config_path.write_text(json.dumps(config, indent=2) + "\n")
 
 
-def _tokenizer_corpus(seed: int) -> list[str]:
-    """Generic text plus rendered warm-start traces, so the template and tool-call JSON get their own merges."""
+def _tokenizer_corpus(seed: int, kinds: tuple[str, ...]) -> list[str]:
+    """Generic text plus rendered golden traces, so the template and tool-call JSON get their own merges."""
     from transformers.utils.chat_template_utils import render_jinja_template
 
     from pixelis_verl.data.replay import load_tools
-    from pixelis_verl.data.rl_rows import ALL_KINDS
     from pixelis_verl.data.synth.tasks import generate_tasks
     from pixelis_verl.runtime.warm_start import golden_traces, task_schemas
 
     texts = generic_corpus(seed)
     template = CHAT_TEMPLATE_PATH.read_text()
-    tasks = generate_tasks(4 * len(ALL_KINDS), seed + 1, ALL_KINDS)
+    tasks = generate_tasks(4 * len(kinds), seed + 1, kinds)
     for family in FAMILIES.values():
         with tempfile.TemporaryDirectory(prefix="pixelis-tokenizer-") as data_root:
             tools = load_tools(family.tool_config_path(), data_root)
@@ -172,20 +210,24 @@ def _tokenizer_corpus(seed: int) -> list[str]:
     return texts
 
 
-def build_tiny_model(family: str, out_dir: str | Path, seed: int = 0, warm_start: bool = True) -> Path:
-    """Build one tiny model directory at `out_dir` and return its path.
+def build_tiny_model(
+    family: str, out_dir: str | Path, seed: int = 0, warm_start: bool = True, size: str = "tiny"
+) -> Path:
+    """Build one model directory of `family` and `size` (a key of `SIZES`) at `out_dir` and return its path.
 
     The build happens in a sibling staging directory that replaces `out_dir` only when complete, so an interrupted
     build leaves nothing half-written behind. An earlier build at `out_dir` is replaced; anything else is refused.
     """
     spec = _family(family)
+    if size not in SIZES:
+        raise ValueError(f"unknown model size {size!r}; known: {sorted(SIZES)}")
     out_dir = Path(out_dir)
     if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MARKER).exists():
         raise FileExistsError(f"tiny: {out_dir} is not empty and holds no {MARKER}; not overwriting it")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
-        _build(spec, staging, seed, warm_start)
+        _build(spec, staging, seed, warm_start, size)
         staging.chmod(0o755)  # mkdtemp makes it private
         shutil.rmtree(out_dir, ignore_errors=True)
         staging.rename(out_dir)
@@ -194,18 +236,19 @@ def build_tiny_model(family: str, out_dir: str | Path, seed: int = 0, warm_start
     return out_dir
 
 
-def _build(spec: Family, out_dir: Path, seed: int, warm_start: bool) -> None:
+def _build(spec: Family, out_dir: Path, seed: int, warm_start: bool, size: str) -> None:
     from transformers import AutoModelForImageTextToText, GenerationConfig
 
     from pixelis_verl.runtime import warm_start as ws
 
     torch.manual_seed(seed)
-    tokenizer = train_tokenizer(_tokenizer_corpus(seed), out_dir)
+    dims = SIZES[size]
+    tokenizer = train_tokenizer(_tokenizer_corpus(seed, dims.corpus_kinds), out_dir, dims.vocab_size)
     processor = _processor(spec, tokenizer)
     # transformers does not save the attention implementation; loaders default to sdpa on CPU, and verl's
     # flash_attention_2 default is overridden in conf/cluster/cpu_local.yaml (override_config.attn_implementation).
     model = AutoModelForImageTextToText.from_config(
-        _config(spec, tokenizer), dtype=torch.float32, attn_implementation="sdpa"
+        _config(spec, tokenizer, dims), dtype=torch.float32, attn_implementation="sdpa"
     )
     eos = [tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")]
     model.generation_config = GenerationConfig(bos_token_id=eos[1], eos_token_id=eos, pad_token_id=eos[1])
@@ -218,8 +261,10 @@ def _build(spec: Family, out_dir: Path, seed: int, warm_start: bool) -> None:
     processor.save_pretrained(out_dir)
     _write_remote_code(out_dir, type(processor))
     marker = {"builder_version": BUILDER_VERSION, "family": spec.model_type, "seed": seed, "warm_start": warm_start}
+    marker["size"] = size
     (out_dir / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
-    logger.info("built tiny %s (warm start: %s)", spec.model_type, report)
+    parameters = sum(p.numel() for p in model.parameters())
+    logger.info("built %s %s, %d parameters (warm start: %s)", size, spec.model_type, parameters, report)
 
 
 def _is_current(path: Path) -> bool:
@@ -227,23 +272,29 @@ def _is_current(path: Path) -> bool:
         marker = json.loads((path / MARKER).read_text())
     except (OSError, ValueError):
         return False
-    return marker.get("builder_version") == BUILDER_VERSION and marker.get("warm_start") is True
+    current = marker.get("builder_version") == BUILDER_VERSION and marker.get("size", "tiny") == "tiny"
+    return current and marker.get("warm_start") is True
+
+
+def cached_build(path: Path, is_current: Callable[[Path], bool], build: Callable[[Path], Any]) -> Path:
+    """`path` when `is_current(path)`, else after `build(path)` under a file lock beside it: parallel processes
+    (pytest-xdist, Ray workers) wait for one build instead of racing."""
+    from filelock import FileLock
+
+    if is_current(path):
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path.parent / f".{path.name}.lock")):
+        if not is_current(path):  # another process may have built it while we waited
+            build(path)
+    return path
 
 
 def tiny_model_path(family: str) -> Path:
     """The cached, warm-started tiny model of `family`, built on first use; safe to call from parallel processes."""
-    from filelock import FileLock
-
     _family(family)
     root = Path(os.environ.get("PIXELIS_TINY_DIR", Path.home() / ".cache" / "pixelis_verl" / "tiny")).expanduser()
-    path = root / family
-    if _is_current(path):
-        return path
-    root.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(root / f".{family}.lock")):
-        if not _is_current(path):  # another process may have built it while we waited
-            build_tiny_model(family, path)
-    return path
+    return cached_build(root / family, _is_current, lambda path: build_tiny_model(family, path))
 
 
 def _configure_cli_logging() -> None:

@@ -42,8 +42,10 @@ def test_report_has_both_arms_the_paired_delta_and_toolchain_statistics():
     assert chain["calls_per_question"] == 2.0 and chain["used_tool_rate"] == 1.0
     assert chain["tool_mix"] == {"zoom_in": 0.5, "read_text": 0.5}
     assert chain["invalid_call_rate"] == 0.25  # 4 bad of 16 calls
+    assert chain["well_formed_rate"] == 1.0  # every question wrote calls and none was malformed
     assert chain["turns"] == 3.0 and chain["response_tokens"] == 100.0 and chain["latency_s"]["p50"] == 1.0
     assert control["toolchain"]["calls_per_question"] == 0.0 and control["toolchain"]["invalid_call_rate"] is None
+    assert control["toolchain"]["well_formed_rate"] == 0.0
     assert set(control["categories"]) == {"colour", "text"}
     assert tools["reward"]["curiosity"] == 0.5
 

@@ -19,6 +19,7 @@ from pixelis_verl.rewards.pixel_reasoner import (
     RateCuriosityParams,
 )
 from pixelis_verl.rewards.registry import REWARD_COMPONENTS, ComponentParams, RewardComponent, register_component
+from pixelis_verl.rewards.tool_bonus import ToolBonus, ToolBonusParams
 from pixelis_verl.rewards.validity import Validity, ValidityParams
 from tests.rewards.trajectories import feature, step, trajectory
 
@@ -125,6 +126,18 @@ def test_pixel_reasoner_terms_follow_the_papers_formula():
     assert score(bonus, trajectory([step()], group={"size": 8, "pixel_op_rate": 0.5})) == 0.0
     assert score(bonus, trajectory([], group={"size": 8, "pixel_op_rate": 0.125})) == 0.0  # only tool users earn it
     assert score(penalty, trajectory([step()] * 3)) == -2.0 and score(penalty, trajectory([step()])) == 0.0
+
+
+def test_tool_bonus_pays_a_well_formed_call_of_the_named_tools_and_with_deepeyes_only_when_right():
+    deepeyes, any_zoom = ToolBonus(ToolBonusParams(), None), ToolBonus(ToolBonusParams(["zoom_in"], False), None)
+    assert score(deepeyes, trajectory([step()])) == 1.0
+    assert score(deepeyes, trajectory([step()], answer="blue")) == 0.0  # the call did not help: no bonus
+    assert score(any_zoom, trajectory([step()], answer="blue")) == 1.0
+    assert score(any_zoom, trajectory([step("read_text")])) == 0.0  # not a named tool
+    assert score(any_zoom, trajectory([step(ok=False)])) == 1.0  # well formed, though its arguments failed
+    assert score(any_zoom, trajectory([], text='<tool_call>{"name": "zoom_in"</tool_call>')) == 0.0  # malformed
+    with pytest.raises(ValueError, match="tool_bonus: tools must be a list"):
+        ToolBonusParams(tools="zoom_in")
 
 
 def test_a_new_component_is_one_class_and_one_yaml_entry(tmp_path):

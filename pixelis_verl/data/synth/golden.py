@@ -19,6 +19,7 @@ from PIL import Image
 from verl.experimental.agent_loop.tool_agent_loop import AgentData
 
 from pixelis_verl.data.rl_rows import task_row
+from pixelis_verl.data.synth.card_tasks import CARD_LEVELS
 from pixelis_verl.data.synth.tasks import PixelTask
 from pixelis_verl.ops.zoom import fit_size
 from pixelis_verl.tools.coords import box_from_source, point_from_source
@@ -52,6 +53,16 @@ def _context_pad(box: tuple[int, int, int, int]) -> int:
 
 def _zoom(task: PixelTask, frame: Frame) -> list[list[Call]]:
     return [[{"name": "zoom_in", "arguments": {"bbox_2d": frame.box(task.target_box, _context_pad(task.target_box))}}]]
+
+
+def _search_cards(task: PixelTask, frame: Frame) -> list[list[Call]]:
+    """Zoom the cards one turn at a time in reading order, stopping at the one with the dot (the target)."""
+    turns = []
+    for box in task.object_boxes:
+        turns.append([{"name": "zoom_in", "arguments": {"bbox_2d": frame.box(box, _context_pad(box) // 2)}}])
+        if box == task.target_box:
+            return turns
+    raise ValueError(f"card task: the target {task.target_box} is not among its cards {task.object_boxes}")
 
 
 def _read(task: PixelTask, frame: Frame) -> list[list[Call]]:
@@ -92,7 +103,7 @@ PLANNERS: dict[str, Planner] = {
     "size": _compare,
     "motion": _track,
     "event": _find_event,
-}
+} | {kind: _search_cards for kind in CARD_LEVELS}
 
 
 def prompt_messages(task: PixelTask, system: str) -> list[dict[str, Any]]:

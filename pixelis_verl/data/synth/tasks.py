@@ -7,6 +7,7 @@
 | size | say which of two named objects is larger | segment_object_at + get_properties |
 | motion | say which way an object moves in a short video | track_object (or select_frames) |
 | event | say at which frame an object changes colour | select_frames |
+| card_easy, card, card_hard | say the colour of a dot on a framed card (the learning family, card_tasks.py) | zoom_in |
 
 Every answer is known by construction. Task `index` of a `(seed, kinds)` stream has kind
 `kinds[index % len(kinds)]` and its own random stream, so a task never depends on how many were made.
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+from pixelis_verl.data.synth.card_tasks import CARD_LEVELS, CardSpec, card_task, reading_order
 from pixelis_verl.data.synth.moving_object import generate_moving_object_video
 from pixelis_verl.data.synth.scenes import generate_scene
 from pixelis_verl.data.synth.zoom_tasks import (
@@ -98,6 +100,19 @@ def event_task(seed: int, index: int) -> PixelTask:
     return PixelTask("event", question, str(video.event_frame), first, video.frames, video.fps, video.boxes[0])
 
 
+def _card_kind(kind: str, spec: CardSpec) -> Callable[[int, int], PixelTask]:
+    """A card level as a task kind: the target is the dotted card; `object_boxes` lists every card in the order
+    the golden trace zooms them (reading order, up to and including the dotted one)."""
+
+    def make(seed: int, index: int) -> PixelTask:
+        image, question, answer, cards = card_task(seed, index, spec)
+        (target,) = [c.box for c in cards if c.has_dot]
+        boxes = [cards[i].box for i in reading_order([c.box for c in cards])]
+        return PixelTask(kind, question, answer, image, target_box=target, object_boxes=boxes)
+
+    return make
+
+
 # The tools a row of each kind offers when rows select their tools (extra_info.tool_selection, a verl feature):
 # the ones that solve it plus a generic alternative. Six tool schemas take ~1300 prompt tokens, which the tiny
 # CPU models pay on every step; a row that selects 2-3 tools pays a third of that.
@@ -109,7 +124,7 @@ TASK_TOOLS: dict[str, tuple[str, ...]] = {
     "size": ("segment_object_at", "get_properties", "zoom_in"),
     "motion": ("select_frames", "track_object"),
     "event": ("select_frames", "track_object"),
-}
+} | {kind: ("zoom_in",) for kind in CARD_LEVELS}  # the learning family: one short schema per prompt
 
 TASK_KINDS: dict[str, Callable[[int, int], PixelTask]] = {
     "text": _zoom_kind("text"),
@@ -119,7 +134,7 @@ TASK_KINDS: dict[str, Callable[[int, int], PixelTask]] = {
     "size": size_task,
     "motion": motion_task,
     "event": event_task,
-}
+} | {kind: _card_kind(kind, spec) for kind, spec in CARD_LEVELS.items()}
 
 
 def generate_tasks(num: int, seed: int, kinds: list[str] | tuple[str, ...]) -> list[PixelTask]:

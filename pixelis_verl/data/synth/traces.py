@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from pixelis_verl.data.cota import Trace, TraceSet, Video, View
 from pixelis_verl.data.replay import load_tools, run_steps
+from pixelis_verl.data.synth.card_tasks import CARD_LEVELS
 from pixelis_verl.data.synth.golden import PLANNERS, Call, Frame
 from pixelis_verl.data.synth.moving_object import write_video
 from pixelis_verl.data.synth.tasks import TASK_KINDS, TASK_TOOLS, PixelTask
@@ -55,7 +56,7 @@ FINAL_THOUGHTS = {
     "size": "Comparing the two measured areas gives the larger object.",
     "motion": "The tracked displacement gives the direction.",
     "event": "The first frame showing the new colour is the answer.",
-}
+} | {kind: "In the zoomed view the dot's colour is clear." for kind in CARD_LEVELS}
 TARGETS = {
     "text": "small box",
     "colour": "small circle",
@@ -64,7 +65,7 @@ TARGETS = {
     "size": "objects",
     "motion": "moving object",
     "event": "object's colour",
-}
+} | {kind: "dot on the card" for kind in CARD_LEVELS}
 MISS_FIRST = {  # the thought before a self-correction trace's miss
     "zoom_in": "Let me zoom into this area first.",
     "select_frames": "Let me look at the first frames of the video.",
@@ -102,6 +103,7 @@ def _wrong_answer(task: PixelTask, rng: np.random.Generator) -> str:
         words[int(rng.integers(len(words)))] = str(rng.choice([w for w in WORDS if w not in words]))
         return " ".join(words)
     pools = {"text": WORDS, "colour": COLOURS, "shape": SHAPES, "size": COLOURS, "motion": DIRECTIONS}
+    pools |= {kind: spec.colours for kind, spec in CARD_LEVELS.items()}
     return str(rng.choice([w for w in pools[task.kind] if w != task.answer]))
 
 

@@ -121,8 +121,10 @@ def _shape_target(rng: np.random.Generator, canvas: Image.Image) -> tuple[str, s
 _TARGETS = {"text": _text_target, "colour": _colour_target, "shape": _shape_target}
 
 
-def _add_distractors(rng: np.random.Generator, canvas: Image.Image, keep_clear: tuple[int, int, int, int]) -> None:
-    """Large muted shapes and lines, pasted through a mask that spares the area around the target."""
+def _add_distractors(
+    rng: np.random.Generator, canvas: Image.Image, keep_clear: tuple[int, int, int, int] | None
+) -> None:
+    """Large muted shapes and lines, pasted through a mask that spares the area around the target (if any)."""
     layer = canvas.copy()
     draw = ImageDraw.Draw(layer)
     for _ in range(int(rng.integers(*NUM_DISTRACTORS))):
@@ -134,6 +136,9 @@ def _add_distractors(rng: np.random.Generator, canvas: Image.Image, keep_clear: 
             draw.line((x, y, x + w, y + h), fill=muted, width=int(rng.integers(3, 9)))
         else:
             _draw_shape(draw, str(rng.choice(["circle", "square", "triangle"])), (x, y, x + w, y + h), muted)
+    if keep_clear is None:
+        canvas.paste(layer)
+        return
     mask = Image.new("L", canvas.size, 255)
     x1, y1, x2, y2 = keep_clear
     ImageDraw.Draw(mask).rectangle(

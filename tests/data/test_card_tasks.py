@@ -1,0 +1,74 @@
+"""The learning task family (card_tasks.py): answerable after one zoom per card, not at the shown size."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pixelis_verl.data.synth.card_tasks import CARD_LEVELS, reading_order
+from pixelis_verl.data.synth.golden import PLANNERS, Frame
+from pixelis_verl.data.synth.tasks import TASK_TOOLS, generate_tasks
+from pixelis_verl.data.synth.zoom_tasks import COLOURS
+
+LEVELS = list(CARD_LEVELS)
+SHOWN = (224, 224)  # the learner's and the tiny models' view of the 448 px canvas
+
+
+@pytest.fixture(scope="module")
+def tasks():
+    return generate_tasks(30, seed=3, kinds=LEVELS)
+
+
+def _dot_pixels(image: Image.Image, colour: str, tolerance: int = 40) -> np.ndarray:
+    pixels = np.asarray(image).astype(int)
+    return np.all(np.abs(pixels - np.array(COLOURS[colour])) <= tolerance, axis=-1)
+
+
+def test_every_level_is_a_task_kind_offering_only_zoom_in():
+    for level in LEVELS:
+        assert TASK_TOOLS[level] == ("zoom_in",)
+
+
+def test_the_dot_lies_on_the_target_card_in_the_answers_colour(tasks):
+    for task in tasks:
+        mask = _dot_pixels(task.image, task.answer)
+        x1, y1, x2, y2 = task.target_box
+        assert mask[y1:y2, x1:x2].sum() >= 4, task.kind
+        assert task.target_box in task.object_boxes
+
+
+def test_cards_do_not_overlap_and_the_search_order_ends_at_the_dot(tasks):
+    for task in tasks:
+        boxes = task.object_boxes
+        assert reading_order(boxes) == list(range(len(boxes)))
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1 :]:
+                assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+    hard = [t for t in tasks if t.kind == "card_hard"]
+    assert {len(t.object_boxes) for t in hard} == {CARD_LEVELS["card_hard"].decoys + 1}
+
+
+def test_the_dot_is_a_faint_blur_at_the_shown_size_and_clear_in_a_zoom(tasks):
+    """At 224 px the dot's colour survives in almost no pixel; cropped around the card and upscaled, in dozens."""
+    for task in tasks:
+        shown = task.image.resize(SHOWN, Image.Resampling.BICUBIC)
+        assert _dot_pixels(shown, task.answer, tolerance=25).sum() <= 2, task.kind
+        x1, y1, x2, y2 = task.target_box
+        crop = task.image.crop((x1 - 8, y1 - 8, x2 + 8, y2 + 8)).resize(SHOWN, Image.Resampling.BICUBIC)
+        assert _dot_pixels(crop, task.answer, tolerance=25).sum() >= 20, task.kind
+
+
+def test_golden_plan_zooms_cards_in_order_up_to_the_dotted_one(tasks):
+    for task in tasks:
+        frame = Frame("absolute_resized", SHOWN, task.image.size)
+        turns = PLANNERS[task.kind](task, frame)
+        assert all(len(turn) == 1 and turn[0]["name"] == "zoom_in" for turn in turns)
+        assert len(turns) == task.object_boxes.index(task.target_box) + 1
+        x1, y1, x2, y2 = turns[-1][0]["arguments"]["bbox_2d"]  # shown pixels: half the source
+        tx1, ty1, tx2, ty2 = task.target_box
+        assert x1 <= tx1 / 2 and y1 <= ty1 / 2 and x2 >= tx2 / 2 and y2 >= ty2 / 2
+
+
+def test_every_colour_is_an_answer_so_chance_is_one_in_six():
+    answers = [t.answer for t in generate_tasks(120, seed=11, kinds=["card"])]
+    counts = np.array([answers.count(c) for c in CARD_LEVELS["card"].colours])
+    assert counts.min() >= 8 and counts.max() <= 35, counts  # 20 expected each
