@@ -41,7 +41,7 @@ logger.setLevel(os.getenv("PIXELIS_LOGGING_LEVEL", "WARN").upper())
 LEARNER_VERSION = 1  # bump whenever the build (size, recipe, task family) changes; cached builds are then rebuilt
 MARKER = "pixelis_learner.json"
 RECIPE = "sft_learner_cpu"
-SFT_RUN = "sft_run"  # the SFT run directory kept beside the model: metrics.jsonl (the SFT curve), config, data
+SFT_RUN = "sft_run"  # the SFT run directory kept beside the model: metrics.jsonl (the SFT curve) and config.yaml
 
 
 def learner_root() -> Path:
@@ -79,7 +79,9 @@ def build_learner(family: str, out_dir: Path, seed: int = 0, overrides: list[str
             skip = extra.name.startswith("model") or extra.name == BASE_MARKER
             if extra.is_file() and not skip and not (model / extra.name).exists():
                 shutil.copy2(extra, model / extra.name)
-        shutil.rmtree(run_dir / "checkpoints")  # the model is kept once, below; the run keeps its metrics and data
+        # The model is kept once, below; the synthesised traces (~1.3 GB) can be made again from the recipe's seeds.
+        shutil.rmtree(run_dir / "checkpoints")
+        shutil.rmtree(run_dir / "data", ignore_errors=True)
         shutil.move(run_dir, model / SFT_RUN)
         marker = {
             "learner_version": LEARNER_VERSION,

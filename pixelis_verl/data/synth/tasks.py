@@ -101,8 +101,8 @@ def event_task(seed: int, index: int) -> PixelTask:
 
 
 def _card_kind(kind: str, spec: CardSpec) -> Callable[[int, int], PixelTask]:
-    """A card level as a task kind: the target is the dotted card; `object_boxes` lists every card in the order
-    the golden trace zooms them (reading order, up to and including the dotted one)."""
+    """A card level as a task kind: the target is the dotted card; `object_boxes` lists every card in reading
+    order, the order in which the golden trace zooms them until it reaches the dotted one."""
 
     def make(seed: int, index: int) -> PixelTask:
         image, question, answer, cards = card_task(seed, index, spec)
