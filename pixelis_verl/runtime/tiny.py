@@ -9,6 +9,9 @@ is downloaded. After building, a short supervised warm start (`warm_start.py`) t
 
 Tests use `tiny_model_path(family)`, which builds once into `$PIXELIS_TINY_DIR` (default
 `~/.cache/pixelis_verl/tiny`) under a file lock and rebuilds when `BUILDER_VERSION` changes.
+
+The same builder makes the learner tier's random base (`SIZES["learner"]`, ~7M parameters, no warm start):
+`runtime/learner.py` then teaches it the card task family by phase-1 SFT (`make learner`).
 """
 
 from __future__ import annotations
