@@ -9,8 +9,14 @@ default TransferQueue trainer, v0 = the deprecated ``RayPPOTrainer``), drops the
   loop's per-trajectory timers (v0 only: v1 does not export them);
 - update: old log-probs + reference log-probs + advantages + actor update + weight sync.
 
-Usage: python benchmarks/cpu_step.py [--steps 5] [extra overrides...]
-Last line: one JSON object with the figures and the v1/v0 step-time ratio.
+With ``--phase sft`` it times phase 1 instead: ``python -m pixelis_verl.sft`` on the shipped ``sft_tiny_cpu``
+(tiny model, the seven-kind trace mix) and on ``sft_learner_cpu`` (the random learner base, card traces), each
+run twice, for 2 steps and for ``--sft-steps``; the difference of the two wall times over the extra steps is the
+steady step (start-up, synthesis, the last validation and the checkpoint cancel out). verl's SFT metrics carry
+tokens per step, not times.
+
+Usage: python benchmarks/cpu_step.py [--phase rl|sft] [--steps 5] [--sft-steps 10] [extra overrides...]
+Last line: one JSON object with the figures (rl: and the v1/v0 step-time ratio).
 """
 
 from __future__ import annotations
@@ -70,15 +76,68 @@ def summarize(records: list[dict]) -> dict[str, float | None]:
     }
 
 
+def sft_wall(recipe: list[str], steps: int) -> tuple[float, float, int]:
+    """(wall seconds, mean tokens per step, traces per step) of one SFT run of `steps` steps."""
+    with tempfile.TemporaryDirectory() as runs:
+        cmd = [sys.executable, "-m", "pixelis_verl.sft", *recipe, f"trainer.total_training_steps={steps}"]
+        cmd += ["trainer.test_freq=-1", f"pixelis.run_dir={runs}/run"]
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+        run = Path(runs) / "run"
+        records = [json.loads(line)["data"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+        tokens = statistics.mean(r["train/global_tokens"] for r in records if "train/global_tokens" in r)
+        batch = int(yaml_value(run / "config.yaml", "data", "train_batch_size"))
+        return wall, tokens, batch
+
+
+def yaml_value(path: Path, *keys: str) -> object:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.select(OmegaConf.load(path), ".".join(keys))
+
+
+def sft_figures(steps: int) -> dict[str, object]:
+    sys.path.insert(0, str(REPO))
+    from pixelis_verl.runtime.tiny import build_tiny_model
+
+    result: dict[str, object] = {"sft_steps": steps}
+    with tempfile.TemporaryDirectory() as base:
+        learner = build_tiny_model("qwen2_5_vl", Path(base) / "learner", warm_start=False, size="learner")
+        setups = {
+            "sft_tiny": ["--config-name", "sft_tiny_cpu"],
+            "sft_learner": ["--config-name", "sft_learner_cpu", f"model.path={learner}",
+                            "pixelis.sft_data.num_train=64", "pixelis.sft_data.num_val=16"],
+        }  # fmt: skip
+        for name, recipe in setups.items():
+            short, _, _ = sft_wall(recipe, 2)
+            long, tokens, batch = sft_wall(recipe, steps)
+            step_s = (long - short) / (steps - 2)
+            figures = {"step_s": round(step_s, 3), "traces_per_s": round(batch / step_s, 3),
+                       "tokens_per_s": round(tokens / step_s, 1), "tokens_per_step": round(tokens),
+                       "traces_per_step": batch, "wall_s": round(long, 1)}  # fmt: skip
+            print(f"{name}: {figures}")
+            result.update({f"{name}_{k}": v for k, v in figures.items()})
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--phase", choices=["rl", "sft"], default="rl", help="GRPO (v1 vs v0) or phase-1 SFT")
     parser.add_argument("--steps", type=int, default=5, help="GRPO steps per trainer; the first is dropped")
+    parser.add_argument("--sft-steps", type=int, default=10, help="SFT steps of the long run (the short one: 2)")
     args, overrides = parser.parse_known_args()
     result: dict[str, object] = {
         "machine": f"{platform.machine()} {os.cpu_count()} cpus",
         "date": time.strftime("%Y-%m-%d"),
-        "steps": args.steps,
     }
+    if args.phase == "sft":
+        result |= sft_figures(args.sft_steps)
+        print(json.dumps(result))
+        return
+    result["steps"] = args.steps
     for name, flag in TRAINERS.items():
         records, wall = run_trainer(flag, args.steps, overrides)
         summary = summarize(records)
