@@ -72,7 +72,7 @@ def build_learner(family: str, out_dir: Path, seed: int = 0, overrides: list[str
     try:
         base = build_tiny_model(family, staging / "base", seed=seed, warm_start=False, size="learner")
         run_dir = staging / SFT_RUN
-        steps = _sft(base, run_dir, list(overrides or []))
+        steps = _sft(family, base, run_dir, list(overrides or []))
         model = staging / "model"
         shutil.copytree(run_dir / "checkpoints" / f"global_step_{steps}" / "huggingface", model)
         for extra in base.iterdir():  # processor config, chat template, remote code: whatever the checkpoint lacks
@@ -101,14 +101,16 @@ def build_learner(family: str, out_dir: Path, seed: int = 0, overrides: list[str
     return out_dir
 
 
-def _sft(base: Path, run_dir: Path, overrides: list[str]) -> int:
-    """Phase 1 on the base through our own SFT entry; returns the step of its last checkpoint."""
+def _sft(family: str, base: Path, run_dir: Path, overrides: list[str]) -> int:
+    """Phase 1 on the base through our own SFT entry, with the family's tools (its coordinate frame); returns the
+    step of its last checkpoint."""
+    tools = FAMILIES[family].tool_config_path()
     command = [sys.executable, "-m", "pixelis_verl.sft", "--config-name", RECIPE]
-    command += [f"model.path={base}", f"pixelis.run_dir={run_dir}", *overrides]
+    command += [f"model.path={base}", f"pixelis.run_dir={run_dir}", f"pixelis.sft_data.tool_config={tools}", *overrides]
     logger.info("learner SFT: %s", " ".join(command))
     code = subprocess.call(command)
     if code != 0:
-        raise RuntimeError(f"learner: SFT failed with exit code {code}; its run directory was {run_dir}")
+        raise RuntimeError(f"learner: SFT failed with exit code {code} (its output is above)")
     steps = sorted(int(p.name.rsplit("_", 1)[1]) for p in (run_dir / "checkpoints").glob("global_step_*"))
     if not steps:
         raise RuntimeError(f"learner: SFT saved no checkpoint under {run_dir / 'checkpoints'}")
