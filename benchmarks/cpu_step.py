@@ -32,6 +32,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
+from pixelis_verl.run_metrics import read_metrics_file
+from pixelis_verl.runtime.tiny import build_tiny_model
+
 REPO = Path(__file__).resolve().parent.parent
 UPDATE_KEYS = ("old_log_prob", "ref", "adv", "update_actor", "update_weights")
 TRAINERS = {"v1": "trainer.use_v1=true", "v0": "trainer.use_v1=false"}
@@ -87,22 +92,12 @@ def sft_wall(recipe: list[str], steps: int) -> tuple[float, float, int]:
         if proc.returncode != 0:
             sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
         run = Path(runs) / "run"
-        records = [json.loads(line)["data"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+        records = read_metrics_file(run / "metrics.jsonl").values()
         tokens = statistics.mean(r["train/global_tokens"] for r in records if "train/global_tokens" in r)
-        batch = int(yaml_value(run / "config.yaml", "data", "train_batch_size"))
-        return wall, tokens, batch
-
-
-def yaml_value(path: Path, *keys: str) -> object:
-    from omegaconf import OmegaConf
-
-    return OmegaConf.select(OmegaConf.load(path), ".".join(keys))
+        return wall, tokens, int(OmegaConf.load(run / "config.yaml").data.train_batch_size)
 
 
 def sft_figures(steps: int) -> dict[str, object]:
-    sys.path.insert(0, str(REPO))
-    from pixelis_verl.runtime.tiny import build_tiny_model
-
     result: dict[str, object] = {"sft_steps": steps}
     with tempfile.TemporaryDirectory() as base:
         learner = build_tiny_model("qwen2_5_vl", Path(base) / "learner", warm_start=False, size="learner")

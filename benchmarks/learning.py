@@ -29,6 +29,9 @@ from pathlib import Path
 
 from _report import report
 
+from pixelis_verl.run_metrics import read_metrics_file
+from pixelis_verl.runtime.learner import learner_model_path, read_marker
+
 REPO = Path(__file__).resolve().parent.parent
 VAL_RATE = "val-aux/pixelis/synth_pixel/tool_bonus/mean@4"
 TRAIN_RATE = "pixelis_reward/tool_bonus/mean"
@@ -46,21 +49,13 @@ def _run(module: str, args: list[str], runs: Path) -> Path:
     return run_dir
 
 
-def _metrics(run_dir: Path) -> dict[int, dict]:
-    steps: dict[int, dict] = {}
-    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        steps.setdefault(record["step"], {}).update(record["data"])
-    return steps
-
-
 def signal(runs: int, work: Path) -> tuple[dict, list[list[float]]]:
     sft = _run("pixelis_verl.sft", ["--config-name", "sft_tiny_cpu"], work / "sft")
     checkpoint = sft / "checkpoints" / "global_step_8" / "huggingface"
     before, after, curves = [], [], []
     for i in range(runs):
         args = ["--config-name", "rft_signal_tiny_cpu", f"actor_rollout_ref.model.path={checkpoint}"]
-        metrics = _metrics(_run("pixelis_verl.train", args, work / f"signal_{i}"))
+        metrics = read_metrics_file(_run("pixelis_verl.train", args, work / f"signal_{i}") / "metrics.jsonl")
         last = max(metrics)
         before.append(metrics[0][VAL_RATE])
         after.append(metrics[last][VAL_RATE])
@@ -78,16 +73,14 @@ def signal(runs: int, work: Path) -> tuple[dict, list[list[float]]]:
 
 
 def learner(work: Path) -> dict:
-    sys.path.insert(0, str(REPO))
-    from pixelis_verl.runtime.learner import learner_model_path, read_marker
-
     path = learner_model_path("qwen2_5_vl")  # builds it when missing
+    marker = read_marker(path)
     run_dir = _run("pixelis_verl.evaluate", ["--config-name", "eval_learner_cpu", f"model.path={path}"], work / "eval")
     arms = json.loads((run_dir / "report.json").read_text())["arms"]
     tools, control = arms["tools"], arms["no_tools"]
     return {
-        "learner_sft_steps": read_marker(path)["sft_steps"],
-        "learner_build_s": read_marker(path)["build_seconds"],
+        "learner_sft_steps": marker["sft_steps"],
+        "learner_build_s": marker["build_seconds"],
         "learner_tools_accuracy": tools["accuracy"],
         "learner_tools_ci": tools["ci"],
         "learner_tool_free_accuracy": control["accuracy"],

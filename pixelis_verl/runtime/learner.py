@@ -32,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pixelis_verl.runtime.tiny import FAMILIES, build_tiny_model, cached_build
+from pixelis_verl.runtime.tiny import FAMILIES, build_tiny_model, cache_root, cached_build
 from pixelis_verl.runtime.tiny import MARKER as BASE_MARKER
 
 logger = logging.getLogger(__name__)
@@ -45,8 +45,7 @@ SFT_RUN = "sft_run"  # the SFT run directory kept beside the model: metrics.json
 
 
 def learner_root() -> Path:
-    default = Path.home() / ".cache" / "pixelis_verl" / "learner"
-    return Path(os.environ.get("PIXELIS_LEARNER_DIR", default)).expanduser()
+    return cache_root("PIXELIS_LEARNER_DIR", "learner")
 
 
 def read_marker(path: Path) -> dict | None:

@@ -44,8 +44,8 @@ MARKER = "pixelis_tiny.json"
 CHAT_TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "chat_templates" / "qwen_vl_tools.jinja"
 MAX_VISION_TOKENS = 64  # merged patches per image: bounds sequence length on CPU
 MIN_VISION_TOKENS = 4
-REMOTE_CODE_MODULE = "processing_pixelis"
-LEARNER_KINDS = (*ALL_KINDS, *CARD_LEVELS)  # re-exports the image-only processors for trust_remote_code loading
+REMOTE_CODE_MODULE = "processing_pixelis"  # re-exports the image-only processors for trust_remote_code loading
+LEARNER_KINDS = (*ALL_KINDS, *CARD_LEVELS)  # the learner's tokenizer also sees the card traces it will learn
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def _config(family: Family, tokenizer: Any, size: ModelSize) -> Any:
     # proportions, [16, 24, 24] (Qwen2.5-VL) and [24, 20, 20] (Qwen3-VL) of 64: [4, 6, 6] and [6, 5, 5] of 16.
     half = size.hidden // size.heads // 2
     if family.model_type == "qwen2_5_vl":
-        sections = [half // 4, (half - half // 4) // 2, (half - half // 4) // 2]
+        sections = _mrope_sections(half, half // 4)
         text["rope_parameters"] = {"rope_type": "default", "mrope_section": sections, "rope_theta": 1e6}
         vision |= {"window_size": 112, "fullatt_block_indexes": list(range(1, size.vision_depth, 2))}
         config = transformers.Qwen2_5_VLConfig(text_config=text, vision_config=vision, **tokens)
@@ -149,7 +149,7 @@ def _config(family: Family, tokenizer: Any, size: ModelSize) -> Any:
         text |= {"head_dim": 2 * half}
         text["rope_parameters"] = {
             "rope_type": "default",
-            "mrope_section": [half * 3 // 8, (half - half * 3 // 8) // 2, (half - half * 3 // 8) // 2],
+            "mrope_section": _mrope_sections(half, half * 3 // 8),
             "mrope_interleaved": True,
             "rope_theta": 5e6,
         }
@@ -157,6 +157,12 @@ def _config(family: Family, tokenizer: Any, size: ModelSize) -> Any:
         config = transformers.Qwen3VLConfig(text_config=text, vision_config=vision, **tokens)
     config.architectures = [family.architecture]
     return config
+
+
+def _mrope_sections(half: int, temporal: int) -> list[int]:
+    """(temporal, height, width) rotary frequencies: `temporal` of them, the rest of `half` split evenly."""
+    spatial = (half - temporal) // 2
+    return [temporal, spatial, spatial]
 
 
 def _processor(family: Family, tokenizer: Any) -> Any:
@@ -293,10 +299,15 @@ def cached_build(path: Path, is_current: Callable[[Path], bool], build: Callable
     return path
 
 
+def cache_root(variable: str, name: str) -> Path:
+    """Where a model tier is cached: `$variable`, else ``~/.cache/pixelis_verl/<name>``."""
+    return Path(os.environ.get(variable, Path.home() / ".cache" / "pixelis_verl" / name)).expanduser()
+
+
 def tiny_model_path(family: str) -> Path:
     """The cached, warm-started tiny model of `family`, built on first use; safe to call from parallel processes."""
     _family(family)
-    root = Path(os.environ.get("PIXELIS_TINY_DIR", Path.home() / ".cache" / "pixelis_verl" / "tiny")).expanduser()
+    root = cache_root("PIXELIS_TINY_DIR", "tiny")
     return cached_build(root / family, _is_current, lambda path: build_tiny_model(family, path))
 
 
