@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import socket
 from pathlib import Path
@@ -30,7 +31,12 @@ LOCAL_ONLY_RAY_INIT_KEYS = ("num_cpus", "num_gpus", "resources", "labels", "obje
 # Set by Ray for a job's entrypoint: the job's runtime environment as JSON, and the cluster's GCS address.
 JOB_CONFIG_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
 CLUSTER_REPORT = "cluster.json"
-SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+# Environment values that may appear in errors and cluster.json: an allow-list of configuration prefixes, minus
+# any name that still looks secret. Every other value is "<set>"; credentials in a shown URL are cut.
+SHOWN_ENV_PREFIXES = ("PIXELIS_", "VERL_", "HF_HUB_", "HF_HOME", "HF_DATASETS_OFFLINE", "TRANSFORMERS_", "TOKENIZERS_",
+                      "CUDA_", "NCCL_", "OMP_", "PYTORCH_", "TORCH_", "VLLM_", "PYTHONPATH")  # fmt: skip
+SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH", "PRIVATE", "COOKIE", "SESSION")
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 
 
 def in_ray_job() -> bool:
@@ -109,7 +115,7 @@ def _problems(reports: list[dict[str, Any]], cfg: DictConfig, expected_env: dict
                 " (checkpoints and metrics would be split across machines)"
             )
         problems += [
-            f"{name}: {where} sees {report['env'].get(name)!r}, not {value!r} (the job's runtime environment)"
+            _env_problem(name, report["env"].get(name), value, where)
             for name, value in expected_env.items()
             if report["env"].get(name) != value
         ]
@@ -133,8 +139,22 @@ def _capacity_problems(cfg: DictConfig, nodes: list[dict[str, Any]]) -> list[str
     ]
 
 
-def _shown(name: str, value: str | None) -> str | None:
-    return "<set>" if value is not None and any(m in name.upper() for m in SECRET_MARKERS) else value
+def shown_env_value(name: str, value: str | None) -> str | None:
+    """`value` as logs and cluster.json may show it: allow-listed configuration only (see SHOWN_ENV_PREFIXES)."""
+    if value is None:
+        return None
+    upper = name.upper()
+    if not upper.startswith(SHOWN_ENV_PREFIXES) or any(marker in upper for marker in SECRET_MARKERS):
+        return "<set>"
+    return _URL_CREDENTIALS.sub("<credentials>@", value)
+
+
+def _env_problem(name: str, seen: str | None, wanted: str, where: str) -> str:
+    shown_seen, shown_wanted = shown_env_value(name, seen), shown_env_value(name, wanted)
+    if shown_wanted == "<set>":
+        state = "does not have it" if seen is None else "has a different value"
+        return f"{name}: {where} {state} (the job's runtime environment sets it; values not shown)"
+    return f"{name}: {where} sees {shown_seen!r}, not {shown_wanted!r} (the job's runtime environment)"
 
 
 def check_nodes(cfg: DictConfig) -> list[dict[str, Any]]:
@@ -173,8 +193,8 @@ def check_nodes(cfg: DictConfig) -> list[dict[str, Any]]:
     for node, report in zip(nodes, reports, strict=True):
         report["resources"] = node["Resources"]
         # The report is a file in the run directory: no API keys in it.
-        report["env"] = {name: _shown(name, value) for name, value in report["env"].items()}
-    shown_env = {name: _shown(name, value) for name, value in expected_env.items()}
+        report["env"] = {name: shown_env_value(name, value) for name, value in report["env"].items()}
+    shown_env = {name: shown_env_value(name, value) for name, value in expected_env.items()}
     (run_dir / CLUSTER_REPORT).write_text(json.dumps({"nodes": reports, "expected_env": shown_env}, indent=2) + "\n")
     if problems:
         raise RecipeError("; ".join(problems))

@@ -74,10 +74,17 @@ def chat_template(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
+def sampling_temperature(do_sample: bool, temperature: float) -> float:
+    """The temperature verl's agent loop should get: it reads only `val_kwargs.temperature` (its `do_sample` is
+    not consulted), so a greedy protocol must say temperature 0 or it samples at `temperature`."""
+    return float(temperature) if do_sample else 0.0
+
+
 def register_resolvers() -> None:
     """``${pixelis_root:}`` = the repo root; ``${pixelis_tiny:qwen2_5_vl}`` = the cached tiny model;
-    ``${pixelis_learner:qwen2_5_vl}`` = the built learner model;
-    ``${pixelis_chat_template:qwen_vl_tools}`` = one of our chat templates, as text."""
+    ``${pixelis_learner:qwen3_vl}`` = the built learner model;
+    ``${pixelis_chat_template:qwen_vl_tools}`` = one of our chat templates, as text;
+    ``${pixelis_sampling_temperature:<do_sample>,<temperature>}`` = 0 unless sampling (`sampling_temperature`)."""
     if not OmegaConf.has_resolver("pixelis_root"):
         OmegaConf.register_new_resolver("pixelis_root", lambda: str(REPO_ROOT))
     if not OmegaConf.has_resolver("pixelis_tiny"):
@@ -86,6 +93,8 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("pixelis_learner", _learner_model)
     if not OmegaConf.has_resolver("pixelis_chat_template"):
         OmegaConf.register_new_resolver("pixelis_chat_template", chat_template)
+    if not OmegaConf.has_resolver("pixelis_sampling_temperature"):
+        OmegaConf.register_new_resolver("pixelis_sampling_temperature", sampling_temperature)
 
 
 def available_recipes() -> list[str]:

@@ -36,6 +36,13 @@ def _ray() -> str:
     return str(beside) if beside.exists() else (shutil.which("ray") or "ray")
 
 
+def write_private(path: Path, text: str) -> None:
+    """Create `path` readable by its owner only from the start: never a moment world-readable (a token file)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+
+
 @dataclass
 class LocalCluster:
     """Head + (nodes - 1) workers on loopback, each with `cpus` CPUs and `gpus` (logical) GPUs."""
@@ -79,8 +86,7 @@ class LocalCluster:
     def up(self) -> LocalCluster:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if not self.token_path.exists():
-            self.token_path.write_text(secrets.token_hex(32))
-            self.token_path.chmod(0o600)
+            write_private(self.token_path, secrets.token_hex(32))
         self._ray_start(
             "--head",
             f"--port={self.gcs_port}",

@@ -51,6 +51,7 @@ def prepare_run_dir(cfg: DictConfig) -> Path:
                 data_root=cfg.pixelis.data_root,
                 shown_max_pixels=synth.shown_max_pixels,
                 select_tools=synth.select_tools,
+                tool_free=synth.tool_free,
             )
     # verl's FileLogger runs in the TaskRunner actor. It truncates its file: a resumed run keeps the earlier
     # starts' metrics as metrics.1.jsonl, metrics.2.jsonl, ...

@@ -31,7 +31,8 @@ def test_recipe_composes_resolves_and_passes_checks(recipe):
     # The learner is not built in CI (`make learner`, ~45 minutes): the tiny model of its family stands in.
     overrides = []
     if "learner" in recipe:
-        overrides = [f"model.path={tiny_model_path('qwen2_5_vl')}"]
+        key = "actor_rollout_ref.model.path" if recipe.startswith("rft_") else "model.path"
+        overrides = [f"{key}={tiny_model_path('qwen3_vl')}"]
     elif recipe.startswith("eval_") and recipe != "eval_tiny_cpu":
         overrides = ["model.path=Qwen/Qwen2.5-VL-7B-Instruct"]
     cfg = resolve(compose_recipe(recipe, overrides))
@@ -210,5 +211,14 @@ def test_an_unknown_chat_template_name_fails_listing_ours():
 
 def test_a_learner_recipe_before_make_learner_fails_in_one_line_saying_how_to_build_it(tmp_path, monkeypatch):
     monkeypatch.setenv("PIXELIS_LEARNER_DIR", str(tmp_path))
-    with pytest.raises(RecipeError, match="the learner model qwen2_5_vl is not built .* run `make learner`"):
+    with pytest.raises(RecipeError, match="the learner model qwen3_vl is not built .* run `make learner`"):
         resolve(compose_recipe("eval_learner_cpu"))
+
+
+def test_a_greedy_evaluation_gives_verls_agent_loop_temperature_0_and_a_sampled_one_its_temperature():
+    """verl's agent loop reads val_kwargs.temperature only; a greedy protocol at temperature 1 used to sample."""
+    greedy = resolve(compose_recipe("eval_tiny_cpu"))
+    assert greedy.actor_rollout_ref.rollout.val_kwargs.temperature == 0.0
+    sampling = ["eval.protocol.do_sample=true", "eval.protocol.temperature=0.7"]
+    sampled = resolve(compose_recipe("eval_tiny_cpu", sampling))
+    assert sampled.actor_rollout_ref.rollout.val_kwargs.temperature == 0.7

@@ -60,11 +60,13 @@ def task_row(
     data_root: Path,
     shown_max_pixels: int = SHOWN_MAX_PIXELS,
     select_tools: bool = False,
+    tool_free: bool = False,
 ) -> dict[str, Any]:
     """One RL row: the prompt with the question image, the ground truth for the reward, the media for the tools.
 
     With `select_tools`, the row offers only its kind's tools (`TASK_TOOLS`) through verl's
-    `extra_info.tool_selection`; otherwise every tool of the tool config.
+    `extra_info.tool_selection`; otherwise every tool of the tool config. With `tool_free`, it offers none and
+    carries the tool-free system prompt, as evaluation's control does: the policy of a tool-free GRPO control.
     """
     png = png_bytes(task.image)
     pixelis: dict[str, Any] = {"source_images": [{"bytes": png}], "video": None}
@@ -80,7 +82,8 @@ def task_row(
         images=[png],
         pixelis=pixelis,
         shown_max_pixels=shown_max_pixels,
-        tool_selection=list(TASK_TOOLS[task.kind]) if select_tools else None,
+        tool_selection=[] if tool_free else list(TASK_TOOLS[task.kind]) if select_tools else None,
+        system_prompt=TOOL_FREE_SYSTEM_PROMPT if tool_free else SYSTEM_PROMPT,
         extra_info={"index": index, "split": split, "kind": task.kind,
                     "target_box": list(task.target_box) if task.target_box else None},
     )  # fmt: skip
@@ -133,17 +136,18 @@ def write_task_parquet(
     data_root: str | Path | None = None,
     shown_max_pixels: int = SHOWN_MAX_PIXELS,
     select_tools: bool = False,
+    tool_free: bool = False,
 ) -> Path:
     """Generate `num` tasks from `seed` and write them as verl RL rows to the parquet file `path`.
 
     Videos go to `<data_root>/videos/`; `data_root` (default: the parquet's folder) is what the tools' config
-    must name as its data root. `select_tools`: see `task_row`.
+    must name as its data root. `select_tools`, `tool_free`: see `task_row`.
     """
     path = Path(path)
     data_root = Path(data_root or path.parent).resolve()
     tasks = generate_tasks(num, seed, kinds)
     rows = [
-        task_row(task, i, split, data_root / "videos", data_root, shown_max_pixels, select_tools)
+        task_row(task, i, split, data_root / "videos", data_root, shown_max_pixels, select_tools, tool_free)
         for i, task in enumerate(tasks)
     ]
     path.parent.mkdir(parents=True, exist_ok=True)

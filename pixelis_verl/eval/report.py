@@ -140,20 +140,32 @@ def verl_figures(run_dir: Path, benchmark: str) -> dict[str, float]:
 
 def build_report(records: list[dict[str, Any]], meta: dict[str, Any], bootstrap: Bootstrap) -> dict[str, Any]:
     """The report of one evaluation run; `meta` (benchmark, model, protocol, command, ...) is copied in."""
-    by_arm: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for record in records:
-        by_arm[str((record.get("item") or {}).get("arm") or "tools")].append(record)
+    by_arm = _by_arm(records)
     report = {**meta, "arms": {arm: arm_report(by_arm[arm], bootstrap) for arm in ARM_TITLES if arm in by_arm}}
     if {"tools", "no_tools"} <= set(by_arm):
         tools, control = question_scores(by_arm["tools"]), question_scores(by_arm["no_tools"])
-        paired = sorted(set(tools) & set(control))
-        deltas = [tools[q] - control[q] for q in paired]
-        report["tool_free_delta"] = {
-            "accuracy": _mean(deltas),
-            "ci": bootstrap.interval(deltas),
-            "questions": len(paired),
-        }
+        report["tool_free_delta"] = paired_delta(tools, control, bootstrap)
     return report
+
+
+def paired_delta(new: dict[str, float], old: dict[str, float], bootstrap: Bootstrap) -> dict[str, Any]:
+    """The mean of `new - old` over the questions both score (item id -> score), with its bootstrap interval:
+    pairing by question removes the spread between questions from the interval."""
+    paired = sorted(set(new) & set(old))
+    deltas = [new[q] - old[q] for q in paired]
+    return {"accuracy": _mean(deltas), "ci": bootstrap.interval(deltas), "questions": len(paired)}
+
+
+def arm_scores(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Each arm's question scores (arm -> item id -> score) from an evaluation's trajectory records."""
+    return {arm: question_scores(arm_records) for arm, arm_records in _by_arm(records).items()}
+
+
+def _by_arm(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    by_arm: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        by_arm[str((record.get("item") or {}).get("arm") or "tools")].append(record)
+    return by_arm
 
 
 def _pct(value: float | None) -> str:

@@ -12,11 +12,16 @@ the project's own paths:
    demonstrates phase 1;
 3. the last Hugging Face checkpoint becomes ``<out>/<family>``, with a marker recording the build.
 
-    python -m pixelis_verl.runtime.learner --out DIR [--family qwen2_5_vl] [--force] [SFT overrides ...]
+    python -m pixelis_verl.runtime.learner --out DIR [--family qwen3_vl] [--force] [SFT overrides ...]
     make learner
 
 `learner_model_path(family)` returns the cached build (``$PIXELIS_LEARNER_DIR``, default
 ``~/.cache/pixelis_verl/learner``), building it under a file lock on first use. Not part of `make install` or CI.
+
+The default family is Qwen3-VL: the card questions name their regions in its frame (0..1000), so its zoom calls
+copy the question's numbers. A Qwen2.5-VL learner (``--family qwen2_5_vl``) builds too, but its tools read pixels
+of the shown image, so it would have to convert the question's coordinates, which a model of this size does not
+learn.
 """
 
 from __future__ import annotations
@@ -38,9 +43,10 @@ from pixelis_verl.runtime.tiny import MARKER as BASE_MARKER
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("PIXELIS_LOGGING_LEVEL", "WARN").upper())
 
-LEARNER_VERSION = 1  # bump whenever the build (size, recipe, task family) changes; cached builds are then rebuilt
+LEARNER_VERSION = 2  # bump whenever the build (size, recipe, task family) changes; cached builds are then rebuilt
 MARKER = "pixelis_learner.json"
 RECIPE = "sft_learner_cpu"
+DEFAULT_FAMILY = "qwen3_vl"  # see the module docstring
 SFT_RUN = "sft_run"  # the SFT run directory kept beside the model: metrics.jsonl (the SFT curve) and config.yaml
 
 
@@ -116,7 +122,7 @@ def _sft(family: str, base: Path, run_dir: Path, overrides: list[str]) -> int:
     return steps[-1]
 
 
-def learner_model_path(family: str = "qwen2_5_vl") -> Path:
+def learner_model_path(family: str = DEFAULT_FAMILY) -> Path:
     """The cached learner of `family`, built on first use (tens of minutes); safe from parallel processes."""
     if family not in FAMILIES:
         raise ValueError(f"unknown learner family {family!r}; known: {sorted(FAMILIES)}")
@@ -128,7 +134,7 @@ def learner_model_path(family: str = "qwen2_5_vl") -> Path:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Build the learner model tier: a random base, then phase-1 SFT.")
     parser.add_argument("--out", type=Path, default=None, help="writes OUT/<family>/ (default: the learner cache)")
-    parser.add_argument("--family", default="qwen2_5_vl", choices=list(FAMILIES))
+    parser.add_argument("--family", default=DEFAULT_FAMILY, choices=list(FAMILIES))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--force", action="store_true", help="rebuild even when a current build exists")
     parser.add_argument(

@@ -18,6 +18,7 @@ with the message and no penalty.
 import contextlib
 import hashlib
 import io
+import stat
 import threading
 import warnings
 from dataclasses import dataclass
@@ -45,17 +46,42 @@ class MediaLimits:
     max_frame_pixels: int  # video frames are decoded at most this large
 
 
-def resolve_path(path: str | Path, data_root: str | None) -> Path:
-    """`path` made absolute against `data_root`, refused when it leaves the root (symlinks followed)."""
+def resolve_path(path: str | Path, data_root: str | None, *, folder_ok: bool = False) -> Path:
+    """`path` made absolute against `data_root`, refused when it leaves the root (symlinks followed) or is not a
+    regular file (a folder too with `folder_ok`: a video's frame folder). A FIFO or device would block or stream
+    forever; a NUL byte, an over-long name or a symlink loop is refused in the same one-line way."""
+    shown = _show_path(path)
     if not data_root:
-        raise MediaError(f"media path {str(path)!r} given but the tool config sets no data_root to read files from")
-    root = Path(data_root).expanduser().resolve()
-    resolved = (root / Path(path).expanduser()).resolve()
-    if not resolved.is_relative_to(root):
-        raise MediaError(f"media path {str(path)!r} lies outside the data root {str(root)!r}")
-    if not resolved.exists():
-        raise MediaError(f"media path {str(path)!r} does not exist under the data root")
+        raise MediaError(f"media path {shown} given but the tool config sets no data_root to read files from")
+    try:
+        root = Path(data_root).expanduser().resolve()
+        resolved = (root / Path(path).expanduser()).resolve()
+        if not resolved.is_relative_to(root):
+            raise MediaError(f"media path {shown} lies outside the data root {str(root)!r}")
+        mode = resolved.stat().st_mode
+    except FileNotFoundError:
+        raise MediaError(f"media path {shown} does not exist under the data root") from None
+    except (OSError, ValueError, RuntimeError) as e:  # NUL byte, name too long, symlink loop, permissions
+        raise MediaError(f"media path {shown} cannot be opened ({type(e).__name__})") from None
+    if not (stat.S_ISREG(mode) or (folder_ok and stat.S_ISDIR(mode))):
+        raise MediaError(f"media path {shown} is not a regular file")
     return resolved
+
+
+def _show_path(path: str | Path) -> str:
+    """A path as error messages quote it: repr (escapes control characters), cut to a readable length."""
+    text = repr(str(path))
+    return text if len(text) <= 80 else text[:77] + "...'"
+
+
+def tool_media_limits(tool_config_path: str | Path, data_root: str | None) -> MediaLimits:
+    """The media budget the pixel tools of a verl tool config apply (their first tool's limits), with `data_root`:
+    what reads media for the tools elsewhere (the TTRL request stream) keeps to the same limits."""
+    from omegaconf import OmegaConf
+
+    config = OmegaConf.to_container(OmegaConf.load(tool_config_path).tools[0].config, resolve=False)
+    keys = ("max_source_pixels", "max_decode_pixels", "max_video_frames", "max_frame_pixels")
+    return MediaLimits(data_root, **{key: int(config[key]) for key in keys})
 
 
 def pixelis_kwargs(tools_kwargs: dict[str, Any] | None) -> dict[str, Any]:
@@ -144,7 +170,7 @@ def question_frames(tools_kwargs: dict[str, Any] | None) -> list[int]:
 
 def open_video(entry: dict[str, Any], limits: MediaLimits, *, max_pixels: int | None = None) -> VideoReader:
     """A reader for the row's video; frames come out at most `max_pixels` (default: max_frame_pixels)."""
-    path = resolve_path(entry["path"], limits.data_root)
+    path = resolve_path(entry["path"], limits.data_root, folder_ok=True)
     try:
         return VideoReader(
             path,

@@ -9,10 +9,13 @@ filtered out of its results and the graph is rebuilt once they are a quarter of 
 
 At capacity the entry with the lowest priority (the oldest among equals) is evicted. Durability: every
 change is appended to a write-ahead log and fsynced before the call returns, so what a call acknowledged
-survives a crash; `snapshot()` writes the whole state atomically (a temporary folder renamed into place)
-and starts a new log. A restart loads the snapshot and replays the log after it; a torn last line (the
-crash hit mid-write, the call never returned) is ignored. Eviction is a function of the state, so replay
-re-derives it and the log records only additions and priority changes.
+survives a crash; `snapshot()` writes the whole state into a new folder named by the log's sequence number
+(files and folder fsynced, then renamed into place and the parent fsynced), and only then drops older snapshots
+and starts a new log. At every step a complete snapshot and a log covering everything after it are on disk, so
+interruptions at any point, repeated, lose nothing acknowledged. A restart loads the newest complete snapshot
+and replays the log after it; a torn last line (the crash hit mid-write, the call never returned) is cut.
+Eviction is a function of the state, so replay re-derives it and the log records only additions and priority
+changes.
 """
 
 from __future__ import annotations
@@ -31,10 +34,10 @@ from typing import Any
 import faiss
 import numpy as np
 
-from pixelis_verl.ttrl.durable import append_lines, read_records
+from pixelis_verl.ttrl.durable import append_lines, fsync_dir, read_records
 
 WAL_FILE = "wal.jsonl"
-SNAPSHOT_DIR = "snapshot"
+SNAPSHOT_DIR = "snapshot"  # snapshots are SNAPSHOT_DIR-<seq>; a plain SNAPSHOT_DIR (and .old) is an older layout
 REBUILD_DELETED_FRACTION = 0.25  # rebuild the HNSW graph once this share of it is evicted entries
 
 
@@ -55,6 +58,11 @@ def _one_thread() -> Iterator[None]:
         yield
     finally:
         faiss.omp_set_num_threads(previous)
+
+
+def _sync(file: Any) -> None:
+    file.flush()
+    os.fsync(file.fileno())
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
@@ -198,31 +206,46 @@ class ExperienceBuffer:
 
     # -- durability -----------------------------------------------------------------------------------------
     def snapshot(self) -> None:
-        """Write the whole state atomically and start a new log."""
-        tmp = self.root / (SNAPSHOT_DIR + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        keys = list(self.entries)
-        np.save(tmp / "embeddings.npy", np.stack([self.vectors[k] for k in keys]) if keys else np.zeros((0, self.dim)))
-        with (tmp / "entries.jsonl").open("w", encoding="utf-8") as out:
-            for key in keys:
-                entry = self.entries[key]
-                out.write(json.dumps({"key": key, "priority": entry.priority, "payload": entry.payload}) + "\n")
-        (tmp / "state.json").write_text(json.dumps({"seq": self.seq, "next_key": self.next_key, "dim": self.dim}))
-        old = self.root / (SNAPSHOT_DIR + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if (self.root / SNAPSHOT_DIR).exists():
-            os.replace(self.root / SNAPSHOT_DIR, old)
-        os.replace(tmp, self.root / SNAPSHOT_DIR)
-        shutil.rmtree(old, ignore_errors=True)
+        """Write the whole state durably into a new snapshot, then drop older ones and start a new log."""
+        final = self.root / f"{SNAPSHOT_DIR}-{self.seq:012d}"
+        if not final.exists():  # the same sequence number is the same state
+            tmp = final.with_name(final.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            keys = list(self.entries)
+            vectors = np.stack([self.vectors[k] for k in keys]) if keys else np.zeros((0, self.dim))
+            with (tmp / "embeddings.npy").open("wb") as out:
+                np.save(out, vectors)
+                _sync(out)
+            with (tmp / "entries.jsonl").open("w", encoding="utf-8") as out:
+                for key in keys:
+                    entry = self.entries[key]
+                    out.write(json.dumps({"key": key, "priority": entry.priority, "payload": entry.payload}) + "\n")
+                _sync(out)
+            with (tmp / "state.json").open("w", encoding="utf-8") as out:
+                out.write(json.dumps({"seq": self.seq, "next_key": self.next_key, "dim": self.dim}))
+                _sync(out)
+            fsync_dir(tmp)
+            os.replace(tmp, final)
+            fsync_dir(self.root)
+        for older in self._snapshots():
+            if older != final:
+                shutil.rmtree(older, ignore_errors=True)
         self._wal.close()
         self._wal = (self.root / WAL_FILE).open("w", encoding="utf-8")  # everything up to seq is in the snapshot
 
+    def _snapshots(self) -> list[Path]:
+        """Complete snapshot folders, newest first (the older layout's folders last)."""
+        found = sorted(p for p in self.root.glob(f"{SNAPSHOT_DIR}-*") if p.is_dir() and not p.name.endswith(".tmp"))
+        legacy = [self.root / SNAPSHOT_DIR, self.root / (SNAPSHOT_DIR + ".old")]
+        return found[::-1] + [p for p in legacy if p.is_dir()]
+
     def _restore(self) -> None:
-        snapshot = self.root / SNAPSHOT_DIR
-        if not snapshot.exists() and (self.root / (SNAPSHOT_DIR + ".old")).exists():
-            snapshot = self.root / (SNAPSHOT_DIR + ".old")  # the crash hit between the two renames
-        if snapshot.exists():
+        for tmp in self.root.glob(f"{SNAPSHOT_DIR}-*.tmp"):  # interrupted before its rename: never complete
+            shutil.rmtree(tmp, ignore_errors=True)
+        snapshots = self._snapshots()
+        if snapshots:
+            snapshot = snapshots[0]
             state = json.loads((snapshot / "state.json").read_text())
             if state["dim"] != self.dim:
                 raise ValueError(f"ttrl.buffer: {snapshot} holds {state['dim']}-d embeddings, not {self.dim}-d")

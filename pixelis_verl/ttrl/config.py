@@ -22,6 +22,9 @@ class StreamConfig:
     poll_seconds: float = 2.0
     pattern: str = "*.jsonl"  # files read from a folder, in name order
     max_requests: int | None = None  # stop after serving this many (this run); None: no limit
+    max_line_bytes: int = 16 << 20  # a longer record is dead-lettered unread (inline data URIs count)
+    max_images: int = 8  # images per record
+    max_record_pixels: int = 50_000_000  # decoded pixels per record, all its images together
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,9 @@ def ttrl_config(cfg: DictConfig) -> TTRLConfig:
         raise RecipeError(str(exc)) from exc
     if not config.stream.path:
         raise RecipeError("ttrl.stream.path: not set; give the request JSONL file or folder (ttrl.stream.path=...)")
+    stream = config.stream
+    if min(stream.max_line_bytes, stream.max_images, stream.max_record_pixels) < 1:
+        raise RecipeError("ttrl.stream: max_line_bytes, max_images and max_record_pixels must be >= 1")
     if config.micro_batch < 1 or config.update.positives < 1 or config.buffer.neighbours < 0:
         raise RecipeError("ttrl: micro_batch and update.positives must be >= 1 and buffer.neighbours >= 0")
     if not 0 <= config.gate.threshold <= 1:

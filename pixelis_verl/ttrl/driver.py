@@ -37,13 +37,21 @@ from verl.utils.tracking import Tracking
 
 from pixelis_verl.rewards.manager import item_trajectory, response_ids
 from pixelis_verl.rewards.trajectory import Trajectory
+from pixelis_verl.tools.media import tool_media_limits
 from pixelis_verl.ttrl.answers import AnswerLog
 from pixelis_verl.ttrl.buffer import ExperienceBuffer, normalise
 from pixelis_verl.ttrl.config import TTRLConfig
 from pixelis_verl.ttrl.corridor import KLCorridor, token_kl
 from pixelis_verl.ttrl.durable import replace_text
 from pixelis_verl.ttrl.requests import RequestRows, embedding_inputs, request_row
-from pixelis_verl.ttrl.stream import JsonlDirSource, JsonlFileSource, Request, RequestSource, RequestStream
+from pixelis_verl.ttrl.stream import (
+    JsonlDirSource,
+    JsonlFileSource,
+    RecordLimits,
+    Request,
+    RequestSource,
+    RequestStream,
+)
 from pixelis_verl.ttrl.update import gated, select_update
 from pixelis_verl.ttrl.vote import Neighbour, VoteResult, actions, vote
 
@@ -84,8 +92,12 @@ class TTRLTrainer(RayPPOTrainer):
             experiment_name=self.config.trainer.experiment_name,
             default_backend=self.config.trainer.logger,
         )
-        self.stream = RequestStream(open_source(ttrl.stream.path, ttrl.stream.pattern), self.out_dir, self.data_root)
         self.answers = AnswerLog(self.out_dir / "answers.jsonl")
+        tool_config = self.config.actor_rollout_ref.rollout.multi_turn.tool_config_path
+        limits = RecordLimits(tool_media_limits(tool_config, self.data_root), ttrl.stream.max_line_bytes,
+                              ttrl.stream.max_images, ttrl.stream.max_record_pixels)  # fmt: skip
+        source = open_source(ttrl.stream.path, ttrl.stream.pattern)
+        self.stream = RequestStream(source, self.out_dir, limits, self.answers.positions, ttrl.stream.follow)
         self._resume()
         self.checkpoint_manager.update_weights(self.global_steps)
         metrics: dict[str, float] = {}
@@ -94,20 +106,17 @@ class TTRLTrainer(RayPPOTrainer):
                 wanted = ttrl.micro_batch
                 if ttrl.stream.max_requests is not None:
                     wanted = min(wanted, ttrl.stream.max_requests - self.served)
-                requests = self.stream.next_batch(wanted)
-                fresh = [r for r in requests if r.id not in self.answers.ids]
-                for request in requests:
-                    if request.id in self.answers.ids:  # answered before a crash, its offset not yet committed
-                        self.stream.commit(request)
-                if fresh:
-                    metrics = self._serve_step(fresh)
+                requests = self.stream.next_batch(wanted)  # answered ones and duplicates already left out
+                if requests:
+                    metrics = self._serve_step(requests)
                     self.tracking.log(data=metrics, step=self.step)
-                elif not requests:
+                else:
                     if not ttrl.stream.follow:
                         break
                     time.sleep(ttrl.stream.poll_seconds)
         finally:
             self.answers.close()
+            self.stream.close()
         if self.global_steps > self.saved_steps:  # the stream ran dry: keep what was learnt since the last save
             self._save()
         elif self.buffer is not None:
@@ -195,7 +204,8 @@ class TTRLTrainer(RayPPOTrainer):
             best = max(result.winners, key=lambda i: result.weights[i], default=0)
             text = self.tokenizer.decode(response_ids(batch[j * self.n + best]), skip_special_tokens=True)
             chain = list(actions(group[best]))
-            records.append({"id": request.id, "answer": result.answer, "confidence": round(result.confidence, 4),
+            records.append({"id": request.id, "source": request.position[0], "offset": request.position[1],
+                            "answer": result.answer, "confidence": round(result.confidence, 4),
                             "gated": gate, "trajectory": text, "actions": chain, "policy_version": self.global_steps,
                             "step": self.step})  # fmt: skip
             payloads.append({"request_id": request.id, "answer": result.answer, "actions": chain, "success": gate,

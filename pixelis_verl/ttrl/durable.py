@@ -1,8 +1,14 @@
-"""Append-only JSON-lines files that survive a crash: what a write acknowledged is on disk, a torn tail is not.
+"""Files that survive a crash or a power loss: what a write acknowledged is on disk, a torn tail is not.
 
-An append is flushed and fsynced before it returns. A crash can still cut the last line short (the write
-never returned, so nothing was acknowledged): `read_records` stops at the first line that is not whole JSON
-and truncates the file there, so the next append starts on a line of its own.
+Append-only JSON lines: an append is flushed and fsynced before it returns. A crash can still cut the last
+line short (the write never returned, so nothing was acknowledged): `read_records` cuts that torn final
+record off the file, so the next append starts on a line of its own. Any other bad line (a corrupt middle
+record, bytes that are not UTF-8, a record that is not an object) is not something a crash makes: it fails
+with `DurableFileError` naming the file and line, instead of silently dropping every record after it.
+
+Whole-file replacement (`replace_text`, the stream's offsets, the checkpoint marker): the new content is
+written to a temporary file and fsynced, renamed over the old one, then the directory is fsynced, so after a
+power loss the file holds the old content or the new one, never a mix or nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +17,10 @@ import json
 import os
 from pathlib import Path
 from typing import IO, Any
+
+
+class DurableFileError(RuntimeError):
+    """A durable file is corrupt in a way no crash produces; the message names the file and the line."""
 
 
 def append_lines(file: IO[str], lines: list[str]) -> None:
@@ -25,25 +35,47 @@ def append_record(path: Path, record: dict[str, Any]) -> None:
         append_lines(out, [json.dumps(record) + "\n"])
 
 
-def replace_text(path: Path, text: str) -> None:
-    """Write `path` atomically: a crash leaves the old content or the new one, never a mix."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
+def fsync_dir(path: Path) -> None:
+    """Make the directory entries of `path` (a directory) durable: a rename or a new file inside it."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def replace_file(tmp: Path, path: Path) -> None:
+    """Rename the fully written `tmp` over `path` durably: `tmp` fsynced before, the directory after."""
+    with tmp.open("rb") as file:
+        os.fsync(file.fileno())
     os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def replace_text(path: Path, text: str) -> None:
+    """Write `path` atomically and durably: after a crash or power loss it holds the old content or the new."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    replace_file(tmp, path)
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
-    """The file's whole records, in order; a torn last line is cut off the file."""
+    """The file's records (JSON objects), in order; a torn final record is cut off the file. Any other bad line
+    raises `DurableFileError`."""
     if not path.exists():
         return []
-    data, good, records = path.read_bytes(), 0, []
-    for line in data.split(b"\n")[:-1]:  # the last piece is "" or a line cut off by a crash
+    data, records = path.read_bytes(), []
+    lines = data.split(b"\n")  # the last piece is b"" after a final newline, or a record cut short by a crash
+    for number, line in enumerate(lines[:-1], start=1):
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
-        good += len(line) + 1
-    if good < len(data):
+            record = json.loads(line)
+        except (ValueError, RecursionError):  # ValueError covers bad JSON and bytes that are not UTF-8
+            record = None
+        if not isinstance(record, dict):
+            raise DurableFileError(f"{path}: line {number} is not a JSON object and not the torn last record")
+        records.append(record)
+    if lines[-1]:  # torn: the append that wrote it never returned, so nothing it held was acknowledged
         with path.open("r+b") as file:
-            file.truncate(good)
+            file.truncate(len(data) - len(lines[-1]))
+            os.fsync(file.fileno())
     return records

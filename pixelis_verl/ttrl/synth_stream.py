@@ -3,7 +3,8 @@
 Each task becomes a request record (`req-00000`, ...) whose image (PNG) or video (mp4) is written under the
 data root (with `select_tools`, a request offers only its kind's tools, as the RL rows do); every
 `bad_every`-th line is a malformed record (cycling through the kinds the stream must
-dead-letter), so a run shows both paths. The answers go to a separate key file the driver never reads,
+dead-letter: a lone surrogate, bad JSON, a duplicate id, a missing field, paths outside the root or missing),
+so a run shows both paths. The answers go to a separate key file the driver never reads,
 for scoring a run afterwards.
 """
 
@@ -15,8 +16,11 @@ from pathlib import Path
 from pixelis_verl.data.synth.moving_object import write_video
 from pixelis_verl.data.synth.tasks import TASK_TOOLS, generate_tasks
 
-BAD_RECORDS = (
+BAD_RECORDS = (  # the first four are what a 32-request stream with bad_every=8 carries (the TTRL e2e test)
+    # Valid at parse in the past, fatal after the rollout (tokenizer, answer log, print): refused at parse now.
+    json.dumps({"id": "bad-surrogate", "question": "What is \ud800?", "images": ["stream/req-00000.png"]}),
     "{this is not json",
+    json.dumps({"id": "req-00000", "question": "Again?", "images": ["stream/req-00000.png"]}),  # a duplicate id
     json.dumps({"id": "bad-no-question", "images": ["stream/none.png"]}),
     json.dumps({"id": "bad-outside-root", "question": "What is this?", "images": ["../../etc/passwd"]}),
     json.dumps({"id": "bad-missing-file", "question": "What is this?", "images": ["stream/missing.png"]}),

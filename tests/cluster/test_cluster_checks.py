@@ -1,11 +1,21 @@
 """Adapting a recipe to a Ray job's cluster, and what the per-node probe refuses."""
 
 import json
+import os
+import stat
 
 from omegaconf import OmegaConf
 
-from pixelis_verl.cluster import JOB_CONFIG_ENV, _capacity_problems, _problems, attach, submitted_env_vars
+from pixelis_verl.cluster import (
+    JOB_CONFIG_ENV,
+    _capacity_problems,
+    _problems,
+    attach,
+    shown_env_value,
+    submitted_env_vars,
+)
 from pixelis_verl.config import compose_recipe, resolve
+from pixelis_verl.local_cluster import write_private
 from pixelis_verl.train import set_worker_env
 
 
@@ -71,3 +81,26 @@ def test_too_few_nodes_with_the_gpus_per_node_fail_naming_nnodes():
     (problem,) = _capacity_problems(cfg, [full, half, cpu])
     assert problem.startswith("trainer.nnodes: 2 node(s) x trainer.n_gpus_per_node=8 GPUs wanted, but only 1 of")
     assert "(GPUs per node: [0, 4, 8]" in problem
+
+
+def test_secret_values_never_appear_in_problems_or_the_shown_environment():
+    """Only allow-listed configuration is shown: a new secret name (an *_PASSWD, a *_CREDENTIALS) stays hidden."""
+    secrets = {"WANDB_API_KEY": "k-123", "DB_PASSWD": "p-456", "GCP_CREDENTIALS": "c-789", "MY_AUTH": "a-000",
+               "SOMETHING_ELSE": "s-111", "PIXELIS_STORE": "https://alice:hunter2@store.example/x"}  # fmt: skip
+    seen = {name: "other-" + value for name, value in secrets.items()}
+    problems = _problems([_node(env=seen)], OmegaConf.create({"pixelis": {"run_dir": "/r"}}), secrets)
+    text = " ".join(problems) + json.dumps({name: shown_env_value(name, value) for name, value in secrets.items()})
+    hidden = [v for name, v in [*secrets.items(), *seen.items()] if name != "PIXELIS_STORE"] + ["hunter2", "alice"]
+    assert [value for value in hidden if value in text] == []
+    assert "DB_PASSWD: node gpu-7 (abcdef012345) has a different value (the job's runtime environment sets it;" in text
+    assert shown_env_value("PIXELIS_DATA_ROOT", "/media") == "/media"
+    assert shown_env_value("PIXELIS_STORE", "s3://u:p@b/k") == "s3://<credentials>@b/k"
+
+
+def test_the_local_clusters_token_file_is_private_from_its_creation(tmp_path):
+    old = os.umask(0)  # the most permissive umask: the mode must come from the creation itself
+    try:
+        write_private(tmp_path / "ray_auth_token", "t")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "ray_auth_token").stat().st_mode) == 0o600

@@ -1,10 +1,10 @@
-"""The learning task family (card_tasks.py): answerable after one zoom per card, not at the shown size."""
+"""The learning task family (card_tasks.py): answerable after one zoom per named region, not at the shown size."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from pixelis_verl.data.synth.card_tasks import CARD_LEVELS, reading_order
+from pixelis_verl.data.synth.card_tasks import CARD_LEVELS, reading_order, region_text
 from pixelis_verl.data.synth.golden import PLANNERS, Frame
 from pixelis_verl.data.synth.tasks import TASK_TOOLS, generate_tasks
 from pixelis_verl.data.synth.zoom_tasks import COLOURS
@@ -28,7 +28,7 @@ def test_every_level_is_a_task_kind_offering_only_zoom_in():
         assert TASK_TOOLS[level] == ("zoom_in",)
 
 
-def test_the_dot_lies_on_the_target_card_in_the_answers_colour(tasks):
+def test_the_dot_lies_in_the_target_region_in_the_answers_colour(tasks):
     for task in tasks:
         mask = _dot_pixels(task.image, task.answer)
         x1, y1, x2, y2 = task.target_box
@@ -36,13 +36,16 @@ def test_the_dot_lies_on_the_target_card_in_the_answers_colour(tasks):
         assert task.target_box in task.object_boxes
 
 
-def test_cards_do_not_overlap_and_the_search_order_ends_at_the_dot(tasks):
+def test_the_question_names_every_region_in_reading_order_and_only_one_holds_the_dot(tasks):
     for task in tasks:
-        boxes = task.object_boxes
-        assert reading_order(boxes) == list(range(len(boxes)))
-        for i, a in enumerate(boxes):
-            for b in boxes[i + 1 :]:
-                assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+        regions = task.object_boxes
+        assert reading_order(regions) == list(range(len(regions)))
+        named = [region_text(r, task.image.size) for r in regions]
+        assert ", ".join(named) in task.question
+        for region in regions:
+            if region != task.target_box:
+                x1, y1, x2, y2 = region
+                assert _dot_pixels(task.image, task.answer, tolerance=10)[y1:y2, x1:x2].sum() == 0
     hard = [t for t in tasks if t.kind == "card_hard"]
     assert {len(t.object_boxes) for t in hard} == {CARD_LEVELS["card_hard"].decoys + 1}
 
@@ -57,15 +60,14 @@ def test_the_dot_is_a_faint_blur_at_the_shown_size_and_clear_in_a_zoom(tasks):
         assert _dot_pixels(crop, task.answer, tolerance=25).sum() >= 20, task.kind
 
 
-def test_golden_plan_zooms_cards_in_order_up_to_the_dotted_one(tasks):
+def test_golden_plan_zooms_the_named_regions_in_order_up_to_the_dotted_one_with_the_questions_numbers(tasks):
     for task in tasks:
-        frame = Frame("absolute_resized", SHOWN, task.image.size)
+        frame = Frame("relative_1000", (256, 256), task.image.size)
         turns = PLANNERS[task.kind](task, frame)
         assert all(len(turn) == 1 and turn[0]["name"] == "zoom_in" for turn in turns)
         assert len(turns) == task.object_boxes.index(task.target_box) + 1
-        x1, y1, x2, y2 = turns[-1][0]["arguments"]["bbox_2d"]  # shown pixels: half the source
-        tx1, ty1, tx2, ty2 = task.target_box
-        assert x1 <= tx1 / 2 and y1 <= ty1 / 2 and x2 >= tx2 / 2 and y2 >= ty2 / 2
+        for turn in turns:
+            assert str(turn[0]["arguments"]["bbox_2d"]) in task.question
 
 
 def test_every_colour_is_an_answer_so_chance_is_one_in_six():

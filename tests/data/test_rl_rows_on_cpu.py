@@ -14,7 +14,13 @@ from verl.experimental.agent_loop.tool_agent_loop import AgentData
 from verl.tools.tool_registry import initialize_tools_from_config
 from verl.utils.dataset.rl_dataset import RLHFDataset
 
-from pixelis_verl.data.rl_rows import DATA_SOURCE, SHOWN_MAX_PIXELS, SYSTEM_PROMPT, write_task_parquet
+from pixelis_verl.data.rl_rows import (
+    DATA_SOURCE,
+    SHOWN_MAX_PIXELS,
+    SYSTEM_PROMPT,
+    TOOL_FREE_SYSTEM_PROMPT,
+    write_task_parquet,
+)
 from pixelis_verl.data.synth.tasks import generate_tasks
 from pixelis_verl.data.synth.zoom_tasks import COLOURS
 from pixelis_verl.ops.zoom import fit_size
@@ -82,6 +88,17 @@ def test_parquet_rows_follow_verls_rl_schema(parquet):
         else:
             (source,) = pixelis["source_images"]
             assert source["bytes"] == image["bytes"] and pixelis["video"] is None
+
+
+def test_tool_free_rows_offer_no_tools_and_the_tool_free_prompt_while_selected_rows_offer_their_kinds(tmp_path):
+    def rows(**kwargs):
+        return pd.read_parquet(write_task_parquet(tmp_path / "t.parquet", 2, SEED, "train", ["card"], **kwargs))
+
+    selected, free = rows(select_tools=True), rows(select_tools=True, tool_free=True)
+    assert [list(r["extra_info"]["tool_selection"]) for _, r in selected.iterrows()] == [["zoom_in"]] * 2
+    for _, row in free.iterrows():
+        assert list(row["extra_info"]["tool_selection"]) == []  # the agent loop reads [] as "no tools"
+        assert row["prompt"][0] == {"role": "system", "content": TOOL_FREE_SYSTEM_PROMPT}
 
 
 def test_rlhf_dataset_turns_a_row_into_raw_prompt_and_tools_kwargs(dataset):

@@ -4,7 +4,17 @@ import json
 
 import pytest
 
-from pixelis_verl.eval.report import Bootstrap, build_report, compare, main, markdown, summary, write_report
+from pixelis_verl.eval.report import (
+    Bootstrap,
+    arm_scores,
+    build_report,
+    compare,
+    main,
+    markdown,
+    paired_delta,
+    summary,
+    write_report,
+)
 
 
 def _record(qid, arm, acc, *, calls=(), bad=0, rotation=0, category="colour", seconds=1.0):
@@ -48,6 +58,16 @@ def test_report_has_both_arms_the_paired_delta_and_toolchain_statistics():
     assert control["toolchain"]["well_formed_rate"] == 0.0
     assert set(control["categories"]) == {"colour", "text"}
     assert tools["reward"]["curiosity"] == 0.5
+
+
+def test_a_gain_between_two_runs_pairs_each_question_with_itself():
+    """Two evaluations of the same questions (before and after training): the gain per arm, question by question."""
+    before, after = arm_scores(_records()), arm_scores([_record(f"q{i}", "tools", 1.0) for i in range(6)])
+    gain = paired_delta(after["tools"], before["tools"], Bootstrap(resamples=200))
+    assert gain["questions"] == 6  # only the questions both runs scored
+    assert gain["accuracy"] == pytest.approx(2 / 6, abs=1e-4)  # q0 and q4 went from 0 to 1, the rest stayed at 1
+    assert gain["ci"][0] <= gain["accuracy"] <= gain["ci"][1]
+    assert set(before) == {"tools", "no_tools"} and before["no_tools"]["q1"] == 0.0
 
 
 def test_circular_rows_score_per_question_not_per_row():

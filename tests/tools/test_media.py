@@ -1,4 +1,5 @@
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,25 @@ def test_paths_resolve_inside_the_data_root_only(tmp_path):
         media.resolve_path("a.png", None)
     with pytest.raises(media.MediaError, match="does not exist"):
         media.resolve_path("b.png", str(tmp_path))
+
+
+def test_fifos_folders_nul_bytes_long_names_and_symlink_loops_are_refused_in_one_line(tmp_path):
+    """A FIFO would block the reader forever; the others used to escape as OSError, ValueError or RuntimeError."""
+    os.mkfifo(tmp_path / "pipe.png")
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    cases = {"pipe.png": "not a regular file", "frames": "not a regular file", "a\x00.png": "cannot be opened",
+             "x" * 300 + ".png": "cannot be opened", "loop": "cannot be opened"}  # fmt: skip
+    for path, reason in cases.items():
+        with pytest.raises(media.MediaError, match=reason) as info:
+            media.resolve_path(path, str(tmp_path))
+        assert "\n" not in str(info.value) and len(str(info.value)) < 200
+    assert media.resolve_path("frames", str(tmp_path), folder_ok=True) == tmp_path / "frames"  # a frame folder
+
+
+def test_the_tool_configs_media_budget_is_read_from_its_first_tool():
+    limits = media.tool_media_limits(Path(__file__).parents[2] / "conf" / "tools" / "pixel_tools.yaml", "/data")
+    assert limits == media.MediaLimits("/data", 50_000_000, 150_000_000, 108_000, 921_600)
 
 
 def test_symlinks_out_of_the_data_root_are_refused(tmp_path):

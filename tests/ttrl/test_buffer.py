@@ -103,3 +103,46 @@ def test_a_batch_is_one_log_write_and_replays_to_the_same_state(tmp_path):
     assert _state(restarted) == _state(buffer)
     with pytest.raises(ValueError, match="need n embeddings of 32 values"):
         buffer.add_many(_vectors(2), [1.0], [{}, {}])
+
+
+class _Crash(Exception):
+    pass
+
+
+def _interrupt_at(monkeypatch, step: int) -> None:
+    """Crash the process at the `step`-th file-system step of a snapshot (renames, directory fsyncs, removals)."""
+    from pixelis_verl.ttrl import buffer as module
+
+    calls = {"n": 0}
+
+    def crashing(real):
+        def call(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == step:
+                raise _Crash
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(module.os, "replace", crashing(module.os.replace))
+    monkeypatch.setattr(module, "fsync_dir", crashing(module.fsync_dir))
+    monkeypatch.setattr(module.shutil, "rmtree", crashing(module.shutil.rmtree))
+
+
+@pytest.mark.parametrize("steps", [(a, b) for a in range(1, 7) for b in range(1, 7)])
+def test_snapshots_interrupted_at_any_step_twice_in_a_row_lose_nothing_acknowledged(tmp_path, monkeypatch, steps):
+    buffer = ExperienceBuffer(tmp_path, DIM, capacity=100)
+    _fill(buffer, _vectors(10))
+    buffer.snapshot()
+    for round_, step in enumerate(steps, start=1):
+        _fill(buffer, _vectors(10, seed=round_))
+        acknowledged = _state(buffer)
+        with monkeypatch.context() as patch:
+            _interrupt_at(patch, step)
+            try:
+                buffer.snapshot()
+            except _Crash:
+                pass
+        buffer = ExperienceBuffer(tmp_path, DIM, capacity=100)  # the restart
+        assert _state(buffer) == acknowledged, f"round {round_}, interrupted at step {step}"
+    assert len(buffer) == 30

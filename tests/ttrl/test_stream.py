@@ -3,14 +3,17 @@
 import base64
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from pixelis_verl.data.synth.moving_object import write_video
-from pixelis_verl.ttrl.stream import JsonlDirSource, JsonlFileSource, RequestStream
+from pixelis_verl.ttrl.stream import JsonlDirSource, JsonlFileSource, RequestStream, StreamError
 
 
 def _png_uri() -> str:
@@ -45,10 +48,10 @@ BAD = {
     "lies outside the data root": json.dumps({"id": "x", "question": "q", "images": ["../outside.png"]}),
     "does not exist under the data root": json.dumps({"id": "x", "question": "q", "images": ["nope.png"]}),
     "an image's base64 payload does not decode": json.dumps({"id": "x", "question": "q", "images": ["data:,%%"]}),
-    "unreadable image (UnidentifiedImageError)": json.dumps(
+    "image 0 could not be decoded (UnidentifiedImageError)": json.dumps(
         {"id": "x", "question": "q", "video": None, "images": ["clip.mp4"]}
     ),  # fmt: skip
-    "unreadable video": json.dumps({"id": "x", "question": "q", "video": "broken.mp4"}),
+    "the video could not be used": json.dumps({"id": "x", "question": "q", "video": "broken.mp4"}),
     "tools must be a list of tool names": json.dumps(
         {"id": "x", "question": "q", "images": ["a.png"], "tools": "zoom_in"}
     ),
@@ -60,13 +63,13 @@ def _write(path: Path, lines: list[str], newline_last: bool = True) -> None:
         out.write("\n".join(lines) + ("\n" if newline_last else ""))
 
 
-def test_bad_records_go_to_the_dead_letter_file_and_the_stream_goes_on(root, tmp_path):
+def test_bad_records_go_to_the_dead_letter_file_and_the_stream_goes_on(root, tmp_path, limits_for):
     path = tmp_path / "requests.jsonl"
     lines = [json.dumps(GOOD[0]), *BAD.values(), json.dumps(GOOD[1]), "", json.dumps(GOOD[2])]
     _write(path, lines)
-    stream = RequestStream(JsonlFileSource(path), tmp_path / "state", str(root))
+    stream = RequestStream(JsonlFileSource(path), tmp_path / "state", limits_for(root))
     requests = stream.next_batch(10)
-    assert [r.id for r in requests] == ["r1", "2", "r3"]
+    assert [r.id for r in requests] == ["r1", 2, "r3"]  # ids as given: 2 and "2" are two ids
     assert requests[0].images[0].size == (16, 16) and requests[1].video == root / "clip.mp4"
     assert requests[1].images[0].size == (24, 16)  # a video request is shown its first frame
     assert requests[1].options == ["left", "right"] and requests[2].images[0].getpixel((0, 0)) == (255, 0, 0)
@@ -77,24 +80,25 @@ def test_bad_records_go_to_the_dead_letter_file_and_the_stream_goes_on(root, tmp
     assert all(letter["source"] == "requests.jsonl" for letter in dead)
 
 
-def test_the_committed_position_moves_only_over_answered_requests(root, tmp_path):
+def test_the_committed_position_moves_only_over_answered_requests(root, tmp_path, limits_for):
     path = tmp_path / "requests.jsonl"
     _write(path, [json.dumps({**GOOD[0], "id": f"r{i}"}) for i in range(4)])
-    stream = RequestStream(JsonlFileSource(path), tmp_path / "state", str(root))
+    stream = RequestStream(JsonlFileSource(path), tmp_path / "state", limits_for(root))
     first, second, third, fourth = stream.next_batch(4)
     stream.commit(second)
     assert stream.committed is None  # r0 is not answered yet
     stream.commit(first)
     assert stream.committed == second.position
     stream.commit(fourth)
+    stream.close()  # the process died, and its run-directory lock with it
     # A restart (crash after r0, r1 and r3 were answered) resumes at r2: r3 is served again, r0 and r1 never.
-    again = RequestStream(JsonlFileSource(path), tmp_path / "state", str(root))
+    again = RequestStream(JsonlFileSource(path), tmp_path / "state", limits_for(root))
     assert [r.id for r in again.next_batch(10)] == ["r2", "r3"]
 
 
-def test_a_growing_file_is_tailed_and_a_half_written_line_waits(root, tmp_path):
+def test_a_growing_file_is_tailed_and_a_half_written_line_waits(root, tmp_path, limits_for):
     path = tmp_path / "requests.jsonl"
-    stream = RequestStream(JsonlFileSource(path), tmp_path / "state", str(root))
+    stream = RequestStream(JsonlFileSource(path), tmp_path / "state", limits_for(root))
     assert stream.next_batch(4) == []  # no file yet
     _write(path, [json.dumps(GOOD[0]), json.dumps({**GOOD[0], "id": "half"})], newline_last=False)
     assert [r.id for r in stream.next_batch(4)] == ["r1"]
@@ -102,16 +106,155 @@ def test_a_growing_file_is_tailed_and_a_half_written_line_waits(root, tmp_path):
     assert [r.id for r in stream.next_batch(4)] == ["half", "later"]
 
 
-def test_a_directory_source_reads_files_in_name_order_and_picks_up_new_ones(root, tmp_path):
+def test_a_directory_source_reads_files_in_name_order_and_picks_up_new_ones(root, tmp_path, limits_for):
     folder = tmp_path / "incoming"
     folder.mkdir()
     _write(folder / "001.jsonl", [json.dumps({**GOOD[0], "id": "a"})])
     _write(folder / "002.jsonl", [json.dumps({**GOOD[0], "id": "b"})])
-    stream = RequestStream(JsonlDirSource(folder), tmp_path / "state", str(root))
+    stream = RequestStream(JsonlDirSource(folder), tmp_path / "state", limits_for(root))
     batch = stream.next_batch(10)
     assert [r.id for r in batch] == ["a", "b"]
     for request in batch:
         stream.commit(request)
     _write(folder / "003.jsonl", [json.dumps({**GOOD[0], "id": "c"})])
-    restarted = RequestStream(JsonlDirSource(folder), tmp_path / "state", str(root))
+    stream.close()
+    restarted = RequestStream(JsonlDirSource(folder), tmp_path / "state", limits_for(root))
     assert [r.id for r in restarted.next_batch(10)] == ["c"]
+
+
+def _png_bytes(size: tuple[int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (0, 0, 255)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _uri(raw: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(raw).decode()
+
+
+def test_poison_records_each_become_one_dead_letter_and_the_good_ones_around_them_are_served(
+    root, tmp_path, limits_for
+):
+    """The records an adversarial review used to crash the loop (and crash it again on every restart)."""
+    os.mkfifo(root / "pipe.png")
+    (root / "loop.png").symlink_to(root / "loop.png")
+    q = "What colour?"
+    poison = {
+        "JSON nested too deeply": "[" * 100_000 + "]" * 100_000,
+        "a number too long": '{"id": ' + "7" * 5000 + ', "question": "q", "images": ["a.png"]}',
+        "cannot be opened (ValueError)": json.dumps({"id": "nul", "question": q, "images": ["a\x00.png"]}),
+        "cannot be opened (OSError)": json.dumps({"id": "long", "question": q, "images": ["x" * 300 + ".png"]}),
+        "cannot be opened (RuntimeError)": json.dumps({"id": "loop", "question": q, "images": ["loop.png"]}),
+        "not a regular file": json.dumps({"id": "fifo", "question": q, "images": ["pipe.png"]}),
+        "more than 2 images": json.dumps({"id": "many", "question": q, "images": ["a.png"] * 3}),
+        "exceed its pixel budget": json.dumps({"id": "big", "question": q, "images": [_uri(_png_bytes((120, 100)))]}),
+        "above the limit": json.dumps({"id": "bomb", "question": q, "images": [_uri(_png_bytes((400, 300)))]}),
+        "not valid UTF-8 (a lone surrogate)": '{"id": "s", "question": "What \\ud800?", "images": ["a.png"]}',
+        "not valid UTF-8 (a lone surrogate) ": '{"id": "\\udfff", "question": "q", "images": ["a.png"]}',
+        "not UTF-8": b'{"id": "b", "question": "\xff", "images": ["a.png"]}'.decode("latin-1"),
+        "line longer than 400000 bytes": json.dumps({"id": "huge", "question": "x" * 500_000, "images": ["a.png"]}),
+    }
+    limits = limits_for(root, max_images=2, max_record_pixels=10_000, max_line_bytes=400_000)
+    limits = type(limits)(type(limits.media)(**{**limits.media.__dict__, "max_decode_pixels": 100_000}),
+                          limits.max_line_bytes, limits.max_images, limits.max_record_pixels)  # fmt: skip
+    path = tmp_path / "requests.jsonl"
+    lines = [json.dumps({"id": "first", "question": q, "images": ["a.png"]}), *poison.values()]
+    lines.append(json.dumps({"id": "last", "question": q, "images": ["a.png"]}))
+    path.write_bytes(("\n".join(lines) + "\n").encode("utf-8", "surrogateescape").replace(b"\xc3\xbf", b"\xff"))
+    stream = RequestStream(JsonlFileSource(path), tmp_path / "state", limits)
+    assert [r.id for r in stream.next_batch(100)] == ["first", "last"]
+    dead = [json.loads(line) for line in stream.dead_letter_path.read_text().splitlines()]
+    assert len(dead) == len(poison) == stream.dead_letters
+    for letter, reason in zip(dead, poison, strict=True):
+        assert reason.strip() in letter["reason"] and "\n" not in letter["reason"], (reason, letter["reason"])
+    assert all(len(letter["record"]) <= 2000 for letter in dead)
+
+
+def test_ids_are_unique_per_run_and_keep_their_type(root, tmp_path, limits_for):
+    path = tmp_path / "requests.jsonl"
+    record = {"question": "q", "images": ["a.png"]}
+    _write(path, [json.dumps({**record, "id": i}) for i in (1, "1", 1, "2")])
+    stream = RequestStream(JsonlFileSource(path), tmp_path / "state", limits_for(root))
+    batch = stream.next_batch(10)
+    assert [r.id for r in batch] == [1, "1", "2"]  # the integer 1 and the string "1" are two ids
+    (letter,) = [json.loads(line) for line in stream.dead_letter_path.read_text().splitlines()]
+    assert letter["reason"].startswith("duplicate id 1 (first read at requests.jsonl:")
+
+
+def test_a_restart_skips_answered_requests_dead_letters_once_and_refuses_an_answered_id_elsewhere(
+    root, tmp_path, limits_for
+):
+    path, state = tmp_path / "requests.jsonl", tmp_path / "state"
+    _write(path, [json.dumps({"id": "a", "question": "q", "images": ["a.png"]}), "{bad", "[1]"])
+    stream = RequestStream(JsonlFileSource(path), state, limits_for(root))
+    (a,) = stream.next_batch(10)
+    assert stream.dead_letters == 2
+    # Crash: "a" answered (in the answer log) but no offset committed; the second letter was torn mid-write.
+    (state / "offsets.json").write_text("")  # an unreadable offsets file restarts from the top, safely
+    letters = stream.dead_letter_path.read_bytes()
+    stream.dead_letter_path.write_bytes(letters[: letters.rindex(b"{") + 15])
+    _write(path, [json.dumps({"id": "a", "question": "again", "images": ["a.png"]})])
+    stream.close()
+    again = RequestStream(JsonlFileSource(path), state, limits_for(root), answered={a.key: a.position})
+    assert again.next_batch(10) == []  # "a" answered, "{bad" dead already, "[1]" dead-lettered again (torn)
+    reasons = [json.loads(line)["reason"] for line in again.dead_letter_path.read_text().splitlines()]
+    assert reasons[0] == "not JSON" and reasons[1] == "not a JSON object" and reasons[2].startswith("duplicate id")
+    assert len(reasons) == 3 and again.committed == ("requests.jsonl", path.stat().st_size)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=12,
+)
+_RECORDS = st.fixed_dictionaries(
+    {"id": _JSON, "question": _JSON}, optional={"images": _JSON, "video": _JSON, "options": _JSON, "tools": _JSON}
+)
+_LINES = st.lists(
+    st.binary(max_size=64) | (_JSON | _RECORDS).map(lambda v: json.dumps(v).encode()),
+    max_size=12,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=_LINES)
+def test_whatever_the_lines_hold_each_is_a_request_a_dead_letter_or_blank_and_nothing_escapes(
+    root, tmp_path_factory, limits_for, lines
+):
+    lines = [line.replace(b"\n", b" ") for line in lines]
+    lines += [json.dumps({"id": f"ok{i}", "question": "q", "images": ["a.png"]}).encode() for i in range(2)]
+    work = tmp_path_factory.mktemp("fuzz")
+    (work / "requests.jsonl").write_bytes(b"".join(line + b"\n" for line in lines))
+    stream = RequestStream(JsonlFileSource(work / "requests.jsonl"), work / "state", limits_for(root))
+    served = stream.next_batch(1000)
+    blank = sum(1 for line in lines if not line.strip())
+    assert len(served) + stream.dead_letters + blank == len(lines)
+    assert [r.id for r in served][-2:] == ["ok0", "ok1"]
+
+
+def test_without_follow_a_last_line_lacking_its_newline_is_served(root, tmp_path, limits_for):
+    path = tmp_path / "requests.jsonl"
+    _write(path, [json.dumps({**GOOD[0], "id": "a"}), json.dumps({**GOOD[0], "id": "b"})], newline_last=False)
+    stream = RequestStream(JsonlFileSource(path), tmp_path / "state", limits_for(root), follow=False)
+    assert [r.id for r in stream.next_batch(10)] == ["a", "b"]
+
+
+def test_a_stream_file_replaced_by_a_shorter_one_stops_with_a_clear_error(root, tmp_path, limits_for):
+    path = tmp_path / "requests.jsonl"
+    _write(path, [json.dumps({**GOOD[0], "id": f"r{i}"}) for i in range(3)])
+    stream = RequestStream(JsonlFileSource(path), tmp_path / "state", limits_for(root))
+    for request in stream.next_batch(10):
+        stream.commit(request)
+    stream.close()
+    path.write_text(json.dumps(GOOD[0]) + "\n")
+    again = RequestStream(JsonlFileSource(path), tmp_path / "state", limits_for(root))
+    with pytest.raises(StreamError, match="shorter .* than the position already committed .* it was replaced"):
+        again.next_batch(10)
+
+
+def test_a_second_process_on_the_same_run_directory_is_refused(root, tmp_path, limits_for):
+    first = RequestStream(JsonlFileSource(tmp_path / "r.jsonl"), tmp_path / "state", limits_for(root))
+    with pytest.raises(StreamError, match=r"is being served by pid \d+ on .*; one TTRL process per run directory"):
+        RequestStream(JsonlFileSource(tmp_path / "r.jsonl"), tmp_path / "state", limits_for(root))
+    first.close()
+    RequestStream(JsonlFileSource(tmp_path / "r.jsonl"), tmp_path / "state", limits_for(root)).close()

@@ -6,12 +6,12 @@ from pixelis_verl.ttrl.stream import JsonlFileSource, RequestStream
 from pixelis_verl.ttrl.synth_stream import BAD_RECORDS, write_stream
 
 
-def test_the_synthetic_stream_parses_and_its_bad_records_are_dead_lettered(tmp_path):
+def test_the_synthetic_stream_parses_and_its_bad_records_are_dead_lettered(tmp_path, limits_for):
     root, path = tmp_path / "data", tmp_path / "data" / "stream.jsonl"
-    key = write_stream(path, root, num=8, seed=0, kinds=["colour", "motion"], bad_every=2, select_tools=True)
-    stream = RequestStream(JsonlFileSource(path), tmp_path / "state", str(root))
+    key = write_stream(path, root, num=12, seed=0, kinds=["colour", "motion"], bad_every=2, select_tools=True)
+    stream = RequestStream(JsonlFileSource(path), tmp_path / "state", limits_for(root))
     requests = stream.next_batch(100)
-    assert [r.id for r in requests] == [f"req-{i:05d}" for i in range(8)]
+    assert [r.id for r in requests] == [f"req-{i:05d}" for i in range(12)]
     assert requests[0].video is None and requests[1].video is not None  # colour is an image task, motion a video
     assert requests[0].tools == ["zoom_in", "read_text"] and requests[1].tools == ["select_frames", "track_object"]
     assert stream.dead_letters == len(BAD_RECORDS)

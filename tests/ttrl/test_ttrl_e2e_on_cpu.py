@@ -1,9 +1,10 @@
 """End to end: the TTRL loop on verl's workers (FSDP actor, hf rollout, tool agent loop, reward loop) on CPU.
 
 `python -m pixelis_verl.train --config-name ttrl_tiny_cpu` serves a synthetic stream of 32 requests with 4 bad
-records. The first process is killed with SIGKILL mid-stream (after its first checkpoint), the same command is
-run again, and the union of what both wrote is checked: every valid request answered exactly once, every bad
-record dead-lettered, an accepted update that the rollout then ran with, the corridor logged every update.
+records mid-batch (a lone surrogate, bad JSON, a duplicate id, a missing question). The first process is killed
+with SIGKILL mid-stream (after its first checkpoint), the same command is run again, and the union of what both
+wrote is checked: every valid request answered exactly once, every bad record dead-lettered once, an accepted
+update that the rollout then ran with, the corridor logged every update.
 """
 
 import json
@@ -82,8 +83,10 @@ def test_every_valid_request_is_answered_exactly_once_across_the_kill(run):
 def test_bad_records_land_in_the_dead_letter_file(run):
     letters = [json.loads(line) for line in (run["dir"] / "ttrl" / "dead_letter.jsonl").read_text().splitlines()]
     reasons = {letter["reason"] for letter in letters}
-    assert len({letter["offset"] for letter in letters}) == NUM // 8
+    assert len(letters) == len({letter["offset"] for letter in letters}) == NUM // 8  # each once, across the kill
     assert "not JSON" in reasons and "question must be a non-empty string" in reasons
+    assert "holds text that is not valid UTF-8 (a lone surrogate)" in reasons  # it used to crash after the rollout
+    assert any(reason.startswith('duplicate id "req-00000"') for reason in reasons)
 
 
 def test_the_restart_resumed_from_the_checkpoint(run):

@@ -1,18 +1,25 @@
-"""The learning task family: a coloured dot on a framed card, visible as a card but unreadable until zoomed.
+"""The learning task family: a coloured dot on a framed card, in a region the question names, unreadable until zoomed.
 
 Built to show that the phases *learn* on a CPU-scale model (issue: learning evidence), so it is designed for three
 properties, each with a knob in `CardSpec`:
 
-- **the answer is not in the shown image.** The canvas (448 px) is shown to the model at 224 px; the dot
-  (`dot_px`, 3-4 px) becomes a 1.5-2 px blur, a few percent of one 14 px vision patch, inside a white card.
-  Which of `len(colours)` colours it has is meant to be near chance without a tool (the tool-free control
-  measures it);
-- **one or two tool calls make it answerable.** The card's thick black frame stays visible at the shown size, so
-  a model can find it; a zoom onto the card returns it upscaled (>= 224 px), where the dot spans about 10 px.
-  With `decoys`, other framed cards carry no dot, and the agent zooms card after card in reading order until it
-  finds the dot;
-- **difficulty is a knob.** Smaller cards need more precise boxes; smaller dots are less visible unzoomed; decoys
-  need a search. `CARD_LEVELS` names three presets, registered as the task kinds `card_easy`, `card`, `card_hard`.
+- **the answer is not in the shown image.** The canvas (448 px) is shown to the learner at 224-256 px; the dot
+  (`dot_px`, 3-4 px) becomes a 1.5-2 px blur, a few percent of one vision patch. Which of `len(colours)` colours
+  it has is meant to be near chance without a tool (the tool-free control measures it);
+- **one or two tool calls make it answerable.** The question names the region around the dot as a box in
+  0..1000 coordinates of the image (a region-referred question, as in RefCOCO-style region captioning); a
+  `zoom_in` on that box returns the region upscaled to >= 224 px, where the dot fills a large share of the view.
+  With `decoys`, the question names one region per card and only one holds the dot: the agent zooms them in
+  reading order until it finds it;
+- **difficulty is a knob.** A wider `region_margin` leaves the dot a smaller share of the zoomed view; smaller
+  dots are less visible unzoomed; decoys need a search. `CARD_LEVELS` names three presets, registered as the
+  task kinds `card_easy`, `card`, `card_hard`.
+
+Why the question names the region instead of asking the model to find the card: a ~7M-parameter Qwen-VL trained
+from scratch on a few thousand examples does not learn to localise (measured while designing this family; its
+boxes stayed constant whatever the image, on both families), while it learns to read a colour that fills much of
+a zoomed view within a hundred steps. The region is written in Qwen3-VL's native frame (`relative_1000`), so a
+model whose tools read that frame calls `zoom_in` with the question's own numbers.
 
 Every task is drawn from its own (seed, index) stream, like the other synthetic kinds.
 """
@@ -25,10 +32,12 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from pixelis_verl.data.synth.zoom_tasks import COLOURS, _add_distractors, _background, _draw_shape
+from pixelis_verl.tools.coords import box_from_source
 
 CARD_COLOURS = ("red", "green", "blue", "yellow", "orange", "purple")  # answers: chance is 1/6
 CARD_CANVAS = (448, 448)  # pixels; the learner and the tiny models are shown at most 224 x 224 of it
 CARD_GAP_PX = 12  # cards keep this far apart, pixels
+REGION_FRAME = "relative_1000"  # the frame the question names regions in: Qwen3-VL's, independent of the shown size
 
 
 @dataclass(frozen=True)
@@ -38,15 +47,16 @@ class CardSpec:
     card_px: tuple[int, int] = (40, 56)  # side of a card, frame included
     frame_px: int = 4  # black frame width: what keeps the card visible at the shown size
     dot_px: int = 3  # diameter of the coloured dot
-    decoys: int = 0  # framed cards without a dot; the golden trace zooms cards in reading order until the dot
+    region_margin: tuple[int, int] = (6, 12)  # the named region extends this far beyond the dot on each side
+    decoys: int = 0  # framed cards without a dot; the golden trace zooms regions in reading order until the dot
     colours: tuple[str, ...] = CARD_COLOURS
     canvas: tuple[int, int] = CARD_CANVAS
 
 
 CARD_LEVELS: dict[str, CardSpec] = {
-    "card_easy": CardSpec(card_px=(56, 72), dot_px=4),
+    "card_easy": CardSpec(card_px=(56, 72), dot_px=4, region_margin=(2, 6)),
     "card": CardSpec(),
-    "card_hard": CardSpec(card_px=(32, 44), dot_px=3, decoys=1),
+    "card_hard": CardSpec(card_px=(40, 56), dot_px=3, region_margin=(12, 20), decoys=1),
 }
 
 
@@ -54,6 +64,8 @@ CARD_LEVELS: dict[str, CardSpec] = {
 class Card:
     box: tuple[int, int, int, int]  # x1, y1, x2, y2, x2/y2 exclusive
     has_dot: bool
+    region: tuple[int, int, int, int] = (0, 0, 0, 0)  # the box the question names: around the dot, or a spot of
+    # the same size on a decoy's face
 
 
 def reading_order(boxes: list[tuple[int, int, int, int]]) -> list[int]:
@@ -78,16 +90,26 @@ def _apart(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
 
 
 def _draw_card(rng: np.random.Generator, canvas: Image.Image, card: Card, spec: CardSpec, colour: str) -> None:
+    """Draw the card; its region is set around the dot (or, on a decoy, around a spot where a dot could be)."""
     x1, y1, x2, y2 = card.box
     draw = ImageDraw.Draw(canvas)
     draw.rectangle((x1, y1, x2 - 1, y2 - 1), fill=(15, 15, 15))
-    f = spec.frame_px
+    f, d = spec.frame_px, spec.dot_px
     draw.rectangle((x1 + f, y1 + f, x2 - 1 - f, y2 - 1 - f), fill=(250, 250, 250))
-    if card.has_dot:  # anywhere on the white face, a pixel clear of the frame
-        d = spec.dot_px
-        dx = int(rng.integers(x1 + f + 1, x2 - f - 1 - d + 1))
-        dy = int(rng.integers(y1 + f + 1, y2 - f - 1 - d + 1))
+    # Anywhere on the white face, a pixel clear of the frame.
+    dx = int(rng.integers(x1 + f + 1, x2 - f - 1 - d + 1))
+    dy = int(rng.integers(y1 + f + 1, y2 - f - 1 - d + 1))
+    if card.has_dot:
         _draw_shape(draw, "circle", (dx, dy, dx + d, dy + d), COLOURS[colour])
+    lo, hi = spec.region_margin
+    left, top, right, bottom = (int(m) for m in rng.integers(lo, hi + 1, size=4))
+    width, height = canvas.size
+    card.region = (max(dx - left, 0), max(dy - top, 0), min(dx + d + right, width), min(dy + d + bottom, height))
+
+
+def region_text(region: tuple[int, int, int, int], size: tuple[int, int]) -> str:
+    """A region as the question writes it: `[x1, y1, x2, y2]` in `REGION_FRAME` coordinates of an image of `size`."""
+    return str(box_from_source(region, REGION_FRAME, size, size))
 
 
 def card_task(seed: int, index: int, spec: CardSpec) -> tuple[Image.Image, str, str, list[Card]]:
@@ -105,8 +127,9 @@ def card_task(seed: int, index: int, spec: CardSpec) -> tuple[Image.Image, str, 
     _add_distractors(rng, canvas, keep_clear=None)
     for card in cards:
         _draw_card(rng, canvas, card, spec, answer)
+    named = ", ".join(region_text(cards[i].region, spec.canvas) for i in reading_order([c.region for c in cards]))
     if spec.decoys:
-        question = "One of the framed cards has a small coloured dot on it. What colour is the dot?"
+        question = f"A small coloured dot is in one of the regions {named} (0-1000 coordinates). What colour is it?"
     else:
-        question = "What colour is the small dot on the framed card?"
+        question = f"What colour is the small dot in region {named} (0-1000 coordinates)?"
     return canvas, question + " Answer with one of: " + ", ".join(spec.colours) + ".", answer, cards

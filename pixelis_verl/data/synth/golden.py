@@ -56,10 +56,11 @@ def _zoom(task: PixelTask, frame: Frame) -> list[list[Call]]:
 
 
 def _search_cards(task: PixelTask, frame: Frame) -> list[list[Call]]:
-    """Zoom the cards one turn at a time in reading order, stopping at the one with the dot (the target)."""
+    """Zoom the regions the question names, one turn at a time in reading order, stopping at the one with the dot
+    (the target). The boxes are the question's own: in Qwen3-VL's frame, the same numbers."""
     turns = []
     for box in task.object_boxes:
-        turns.append([{"name": "zoom_in", "arguments": {"bbox_2d": frame.box(box, _context_pad(box) // 2)}}])
+        turns.append([{"name": "zoom_in", "arguments": {"bbox_2d": frame.box(box)}}])
         if box == task.target_box:
             return turns
     raise ValueError(f"card task: the target {task.target_box} is not among its cards {task.object_boxes}")

@@ -7,7 +7,7 @@
 | size | say which of two named objects is larger | segment_object_at + get_properties |
 | motion | say which way an object moves in a short video | track_object (or select_frames) |
 | event | say at which frame an object changes colour | select_frames |
-| card_easy, card, card_hard | say the colour of a dot on a framed card (the learning family, card_tasks.py) | zoom_in |
+| card_easy, card, card_hard | name the colour of a dot in a given region (learning family, card_tasks.py) | zoom_in |
 
 Every answer is known by construction. Task `index` of a `(seed, kinds)` stream has kind
 `kinds[index % len(kinds)]` and its own random stream, so a task never depends on how many were made.
@@ -101,14 +101,14 @@ def event_task(seed: int, index: int) -> PixelTask:
 
 
 def _card_kind(kind: str, spec: CardSpec) -> Callable[[int, int], PixelTask]:
-    """A card level as a task kind: the target is the dotted card; `object_boxes` lists every card in reading
-    order, the order in which the golden trace zooms them until it reaches the dotted one."""
+    """A card level as a task kind: the target is the region with the dot; `object_boxes` lists every region the
+    question names in reading order, the order in which the golden trace zooms them until it reaches the dot."""
 
     def make(seed: int, index: int) -> PixelTask:
         image, question, answer, cards = card_task(seed, index, spec)
-        (target,) = [c.box for c in cards if c.has_dot]
-        boxes = [cards[i].box for i in reading_order([c.box for c in cards])]
-        return PixelTask(kind, question, answer, image, target_box=target, object_boxes=boxes)
+        (target,) = [c.region for c in cards if c.has_dot]
+        regions = [cards[i].region for i in reading_order([c.region for c in cards])]
+        return PixelTask(kind, question, answer, image, target_box=target, object_boxes=regions)
 
     return make
 
