@@ -6,7 +6,7 @@ engine exactly as for CC-RFT. `serve()` replaces `fit()` with the online loop, o
 per step:
 
     stream -> embed (policy) -> retrieve (buffer) -> rollout n trajectories (agent loop + tools + reward loop)
-           -> vote -> answer (written, fsynced) -> store (buffer WAL) -> commit offset
+           -> vote -> store (buffer WAL) -> answer (written, fsynced) -> commit offset
            -> gate -> update the FSDP actor -> KL(policy || EMA) corridor: accept (EMA absorbs it) or roll back
            -> sync the rollout's weights
 
@@ -197,7 +197,7 @@ class TTRLTrainer(RayPPOTrainer):
         gates: list[bool],
         embeddings: np.ndarray,
     ) -> None:
-        """Write the answers (durable), store the experiences (durable), then commit the stream offsets."""
+        """Store the experiences (durable), write the answers (durable), then commit the stream offsets."""
         records, payloads = [], []
         for j, (request, group, result, gate) in enumerate(zip(requests, groups, results, gates, strict=True)):
             # The heaviest winning trajectory; without an answer, the first one (what the model did).
@@ -213,8 +213,10 @@ class TTRLTrainer(RayPPOTrainer):
             print(f"[ttrl] step {self.step} request {request.id}: answer {result.answer!r} "
                   f"confidence {result.confidence:.2f} -> {'update' if gate and self.ttrl.learn else 'answer only'}",
                   flush=True)  # fmt: skip
-        self.answers.write(records)
+        # Experience before answer: a crash between the two repeats the request (one more experience for it), where
+        # the other order lost the experience for good (the answered request is skipped on restart).
         self.buffer.add_many(embeddings, [r.confidence for r in results], payloads)
+        self.answers.write(records)
         for request in requests:
             self.stream.commit(request)
         self.served += len(requests)
