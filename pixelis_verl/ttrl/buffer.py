@@ -34,7 +34,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from pixelis_verl.ttrl.durable import append_lines, fsync_dir, read_records
+from pixelis_verl.ttrl.durable import append_lines, fsync_dir, read_records, sync_file
 
 WAL_FILE = "wal.jsonl"
 SNAPSHOT_DIR = "snapshot"  # snapshots are SNAPSHOT_DIR-<seq>; a plain SNAPSHOT_DIR (and .old) is an older layout
@@ -58,11 +58,6 @@ def _one_thread() -> Iterator[None]:
         yield
     finally:
         faiss.omp_set_num_threads(previous)
-
-
-def _sync(file: Any) -> None:
-    file.flush()
-    os.fsync(file.fileno())
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
@@ -216,15 +211,15 @@ class ExperienceBuffer:
             vectors = np.stack([self.vectors[k] for k in keys]) if keys else np.zeros((0, self.dim))
             with (tmp / "embeddings.npy").open("wb") as out:
                 np.save(out, vectors)
-                _sync(out)
+                sync_file(out)
             with (tmp / "entries.jsonl").open("w", encoding="utf-8") as out:
                 for key in keys:
                     entry = self.entries[key]
                     out.write(json.dumps({"key": key, "priority": entry.priority, "payload": entry.payload}) + "\n")
-                _sync(out)
+                sync_file(out)
             with (tmp / "state.json").open("w", encoding="utf-8") as out:
                 out.write(json.dumps({"seq": self.seq, "next_key": self.next_key, "dim": self.dim}))
-                _sync(out)
+                sync_file(out)
             fsync_dir(tmp)
             os.replace(tmp, final)
             fsync_dir(self.root)

@@ -23,11 +23,16 @@ class DurableFileError(RuntimeError):
     """A durable file is corrupt in a way no crash produces; the message names the file and the line."""
 
 
+def sync_file(file: IO[Any]) -> None:
+    """Return only once what was written to the open `file` is on disk."""
+    file.flush()
+    os.fsync(file.fileno())
+
+
 def append_lines(file: IO[str], lines: list[str]) -> None:
     """Write whole lines (each ending in a newline) and return only once they are on disk."""
     file.write("".join(lines))
-    file.flush()
-    os.fsync(file.fileno())
+    sync_file(file)
 
 
 def append_record(path: Path, record: dict[str, Any]) -> None:
@@ -44,19 +49,14 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def replace_file(tmp: Path, path: Path) -> None:
-    """Rename the fully written `tmp` over `path` durably: `tmp` fsynced before, the directory after."""
-    with tmp.open("rb") as file:
-        os.fsync(file.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-
-
 def replace_text(path: Path, text: str) -> None:
     """Write `path` atomically and durably: after a crash or power loss it holds the old content or the new."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    replace_file(tmp, path)
+    with tmp.open("w", encoding="utf-8") as file:
+        file.write(text)
+        sync_file(file)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -77,5 +77,5 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     if lines[-1]:  # torn: the append that wrote it never returned, so nothing it held was acknowledged
         with path.open("r+b") as file:
             file.truncate(len(data) - len(lines[-1]))
-            os.fsync(file.fileno())
+            sync_file(file)
     return records

@@ -301,6 +301,7 @@ class RequestStream:
         self._done: set[Position] = set()
         self._answered: dict[str, Position | None] = dict(answered or {})  # earlier runs: id key -> position
         self._ids: dict[str, Position] = {}  # handed out by this process: id key -> position
+        # Dead-lettered before a crash (this process never reads a position twice: only those need remembering).
         self._dead: set[Position] = {(str(r.get("source")), int(r.get("offset", -1)))
                                      for r in read_records(self.dead_letter_path)}  # fmt: skip
         self.dead_letters = 0
@@ -370,7 +371,6 @@ class RequestStream:
         record = {"source": position[0], "offset": position[1], "reason": reason,
                   "record": line.decode("utf-8", "replace")[:MAX_DEAD_RECORD_CHARS]}  # fmt: skip
         append_record(self.dead_letter_path, record)
-        self._dead.add(position)
         self.dead_letters += 1
         self._finish(position)
 

@@ -1,17 +1,20 @@
 """Shared helpers of the TTRL tests."""
 
+from pathlib import Path
+
 import pytest
 
-from pixelis_verl.tools.media import MediaLimits
+from pixelis_verl.tools.media import tool_media_limits
 from pixelis_verl.ttrl.stream import RecordLimits
+
+TOOL_CONFIG = Path(__file__).resolve().parents[2] / "conf" / "tools" / "pixel_tools.yaml"
 
 
 @pytest.fixture
 def limits_for():
-    """RecordLimits for a data root: the tools' default media budget (conf/tools/pixel_tools.yaml), overridable."""
+    """RecordLimits for a data root: the shipped tool config's media budget, the record limits overridable."""
 
     def make(root, **overrides) -> RecordLimits:
-        media = MediaLimits(str(root), 50_000_000, 150_000_000, 108_000, 921_600)
-        return RecordLimits(media, **overrides)
+        return RecordLimits(tool_media_limits(TOOL_CONFIG, str(root)), **overrides)
 
     return make

@@ -1,6 +1,7 @@
 """The request stream: bad records dead-lettered with reasons, tailing, and commits only over answered requests."""
 
 import base64
+import dataclasses
 import io
 import json
 import os
@@ -155,8 +156,7 @@ def test_poison_records_each_become_one_dead_letter_and_the_good_ones_around_the
         "line longer than 400000 bytes": json.dumps({"id": "huge", "question": "x" * 500_000, "images": ["a.png"]}),
     }
     limits = limits_for(root, max_images=2, max_record_pixels=10_000, max_line_bytes=400_000)
-    limits = type(limits)(type(limits.media)(**{**limits.media.__dict__, "max_decode_pixels": 100_000}),
-                          limits.max_line_bytes, limits.max_images, limits.max_record_pixels)  # fmt: skip
+    limits = dataclasses.replace(limits, media=dataclasses.replace(limits.media, max_decode_pixels=100_000))
     path = tmp_path / "requests.jsonl"
     lines = [json.dumps({"id": "first", "question": q, "images": ["a.png"]}), *poison.values()]
     lines.append(json.dumps({"id": "last", "question": q, "images": ["a.png"]}))
