@@ -47,8 +47,8 @@ demo-ttrl:
 demo-eval:
 	$(PY) -m pixelis_verl.evaluate --config-name eval_tiny_cpu
 
-# The learner model tier: a ~7M-parameter Qwen2.5-VL base, then phase-1 SFT on the card task family through
-# python -m pixelis_verl.sft (recipes/sft_learner_cpu.yaml); ~45 minutes once on 2 cores, cached in LEARNER_DIR.
+# The learner model tier: a ~7M-parameter Qwen3-VL base, then phase-1 SFT on the card task family in two stages
+# through python -m pixelis_verl.sft (recipes/sft_learner_cpu.yaml); ~47 minutes once on 2 cores, cached in LEARNER_DIR.
 learner:
 	$(PY) -m pixelis_verl.runtime.learner --out $(LEARNER_DIR)
 

@@ -15,8 +15,12 @@ run twice, for 2 steps and for ``--sft-steps``; the difference of the two wall t
 steady step (start-up, synthesis, the last validation and the checkpoint cancel out). verl's SFT metrics carry
 tokens per step, not times.
 
-Usage: python benchmarks/cpu_step.py [--phase rl|sft] [--steps 5] [--sft-steps 10] [extra overrides...]
-Last line: one JSON object with the figures (rl: and the v1/v0 step-time ratio).
+With ``--phase learner-rl`` it times GRPO at the learning batch: ``rft_learner_cpu`` (8 prompts x 8 rollouts)
+from the cached learner (``make learner``), once as the recipe was before the speed work (``BEFORE_SPEED_WORK``:
+the overrides that restore it) and once as shipped, in the same run; steady step = median after the first.
+
+Usage: python benchmarks/cpu_step.py [--phase rl|sft|learner-rl] [--steps 5] [--sft-steps 10] [extra overrides...]
+Last line: one JSON object with the figures (rl: and the v1/v0 step-time ratio; learner-rl: before/after ratio).
 """
 
 from __future__ import annotations
@@ -40,11 +44,13 @@ from pixelis_verl.runtime.tiny import build_tiny_model
 REPO = Path(__file__).resolve().parent.parent
 UPDATE_KEYS = ("old_log_prob", "ref", "adv", "update_actor", "update_weights")
 TRAINERS = {"v1": "trainer.use_v1=true", "v0": "trainer.use_v1=false"}
+# rft_learner_cpu before the speed work (docs/results.md section 4): old log-probs recomputed by the actor.
+BEFORE_SPEED_WORK = ["algorithm.rollout_correction.bypass_mode=false"]
 
 
-def run_trainer(flag: str, steps: int, overrides: list[str]) -> tuple[list[dict], float]:
+def run_trainer(flag: str, steps: int, overrides: list[str], recipe: str = "rft_tiny_cpu") -> tuple[list[dict], float]:
     with tempfile.TemporaryDirectory() as runs:
-        cmd = [sys.executable, "-m", "pixelis_verl.train", "--config-name", "rft_tiny_cpu"]
+        cmd = [sys.executable, "-m", "pixelis_verl.train", "--config-name", recipe]
         cmd += [f"trainer.total_training_steps={steps}", flag, *overrides]
         start = time.perf_counter()
         proc = subprocess.run(
@@ -71,6 +77,7 @@ def summarize(records: list[dict]) -> dict[str, float | None]:
 
     return {
         "step_s": median(lambda r: r["timing_s/step"]),
+        **{f"{k}_s": median(lambda r, k=k: r.get(f"timing_s/{k}", 0.0)) for k in UPDATE_KEYS},
         "generation_s": median(lambda r: r["timing_s/gen"]),
         "update_s": median(lambda r: sum(r.get(f"timing_s/{k}", 0.0) for k in UPDATE_KEYS)),
         "per_trajectory_generate_s": median(agent_loop("generate_sequences")),
@@ -100,7 +107,7 @@ def sft_wall(recipe: list[str], steps: int) -> tuple[float, float, int]:
 def sft_figures(steps: int) -> dict[str, object]:
     result: dict[str, object] = {"sft_steps": steps}
     with tempfile.TemporaryDirectory() as base:
-        learner = build_tiny_model("qwen2_5_vl", Path(base) / "learner", warm_start=False, size="learner")
+        learner = build_tiny_model("qwen3_vl", Path(base) / "learner", warm_start=False, size="learner")
         setups = {
             "sft_tiny": ["--config-name", "sft_tiny_cpu"],
             "sft_learner": ["--config-name", "sft_learner_cpu", f"model.path={learner}",
@@ -118,9 +125,28 @@ def sft_figures(steps: int) -> dict[str, object]:
     return result
 
 
+def learner_rl_figures(steps: int, overrides: list[str]) -> dict[str, object]:
+    from pixelis_verl.runtime.learner import learner_model_path
+
+    model = f"actor_rollout_ref.model.path={learner_model_path()}"
+    result: dict[str, object] = {"steps": steps}
+    for name, arm in (("before", BEFORE_SPEED_WORK), ("after", [])):
+        records, wall = run_trainer(model, steps, [*arm, *overrides], recipe="rft_learner_cpu")
+        summary = summarize(records)
+        print(f"{name}: {summary} (wall incl. Ray start {wall:.0f} s)")
+        result.update({f"{name}_{k}": v for k, v in summary.items()})
+    result["speedup"] = round(result["before_step_s"] / result["after_step_s"], 2)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--phase", choices=["rl", "sft"], default="rl", help="GRPO (v1 vs v0) or phase-1 SFT")
+    parser.add_argument(
+        "--phase",
+        choices=["rl", "sft", "learner-rl"],
+        default="rl",
+        help="GRPO of the tiny model (v1 vs v0), phase-1 SFT, or GRPO of the learner (before vs after)",
+    )
     parser.add_argument("--steps", type=int, default=5, help="GRPO steps per trainer; the first is dropped")
     parser.add_argument("--sft-steps", type=int, default=10, help="SFT steps of the long run (the short one: 2)")
     args, overrides = parser.parse_known_args()
@@ -130,6 +156,10 @@ def main() -> None:
     }
     if args.phase == "sft":
         result |= sft_figures(args.sft_steps)
+        print(json.dumps(result))
+        return
+    if args.phase == "learner-rl":
+        result |= learner_rl_figures(args.steps, overrides)
         print(json.dumps(result))
         return
     result["steps"] = args.steps

@@ -17,7 +17,8 @@ the tool-free policy on the tool-free arm), with a bootstrap interval. Curves pe
 share of trajectories with a successful pixel operation, malformed calls, reward components) go to a PNG.
 
 Usage: python benchmarks/learning.py [--runs 3] [--seeds 0 1 2] [--grpo-steps 16] [--skip-signal]
-       [--skip-learner] [--skip-grpo] [--plot docs/img/learning_signal.png] [--grpo-plot docs/img/learning_grpo.png]
+       [--skip-learner] [--skip-grpo] [--policies tools tool_free] [--sft-eval RUN_DIR]
+       [--plot docs/img/learning_signal.png] [--grpo-plot docs/img/learning_grpo.png]
        [--sft-plot docs/img/learner_sft_loss.png]
 Last line: one JSON object with the figures, machine, date and command.
 """
@@ -133,12 +134,18 @@ def diagnose(run_dir: Path) -> dict:
             "top_answer_share": count / max(len(records), 1)}  # fmt: skip
 
 
-def learner(work: Path, sft_plot: Path) -> tuple[dict, Path, Path]:
-    """Part 2: the SFT checkpoint's evaluation; returns the figures, the model and the evaluation's run dir."""
+def learner(work: Path, sft_plot: Path, sft_eval: Path | None = None) -> tuple[dict, Path, Path]:
+    """Part 2: the SFT checkpoint's evaluation (or `sft_eval`, an evaluation run of the same build made before);
+    returns the figures, the model and the evaluation's run dir."""
     path = learner_model_path()  # the default family; builds it when missing
     marker = read_marker(path)
     plot_sft(path / "sft_run" / "metrics.jsonl", sft_plot)
-    run_dir = evaluate(path, work / "eval")
+    if sft_eval is not None:
+        evaluated = Path(json.loads((sft_eval / "report.json").read_text())["model"])
+        weights = "model.safetensors"
+        if (evaluated / weights).read_bytes() != (path / weights).read_bytes():
+            sys.exit(f"--sft-eval {sft_eval}: evaluates {evaluated}, whose weights are not the build's ({path})")
+    run_dir = sft_eval or evaluate(path, work / "eval")
     arms = json.loads((run_dir / "report.json").read_text())["arms"]
     tools, control = arms["tools"], arms["no_tools"]
     figures = {
@@ -158,13 +165,16 @@ def learner(work: Path, sft_plot: Path) -> tuple[dict, Path, Path]:
     return figures, path, run_dir
 
 
-def grpo(model: Path, sft_eval: Path, seeds: list[int], steps: int, work: Path) -> tuple[dict, dict]:
+def grpo(
+    model: Path, sft_eval: Path, seeds: list[int], steps: int, work: Path, policies: list[str]
+) -> tuple[dict, dict]:
     """Part 3: per seed and policy, GRPO from the SFT checkpoint, then its evaluation paired with the SFT one."""
     before = arm_scores(read_trajectories(sft_eval / "trajectories"))
     bootstrap = Bootstrap(resamples=2000)
     figures: dict = {"grpo_seeds": seeds, "grpo_steps": steps}
     curves: dict = {}
-    for policy, overrides in POLICIES.items():
+    for policy in policies:
+        overrides = POLICIES[policy]
         arm, gains, accuracies, minutes = ARM_OF[policy], [], [], []
         for seed in seeds:
             start = time.monotonic()
@@ -246,6 +256,19 @@ def main() -> None:
     parser.add_argument("--skip-signal", action="store_true", help="no part 1 (the tiny model's learning signal)")
     parser.add_argument("--skip-learner", action="store_true", help="no parts 2 and 3 (no learner build or runs)")
     parser.add_argument("--skip-grpo", action="store_true", help="no part 3 (GRPO on the learner)")
+    parser.add_argument(
+        "--policies",
+        nargs="+",
+        choices=list(POLICIES),
+        default=list(POLICIES),
+        help="GRPO policies of part 3 (default: both, the tool-free one being the control)",
+    )
+    parser.add_argument(
+        "--sft-eval",
+        type=Path,
+        default=None,
+        help="an evaluation run dir of the current learner build to reuse for part 2",
+    )
     parser.add_argument("--plot", type=Path, default=REPO / "docs" / "img" / "learning_signal.png")
     parser.add_argument("--grpo-plot", type=Path, default=REPO / "docs" / "img" / "learning_grpo.png")
     parser.add_argument("--sft-plot", type=Path, default=REPO / "docs" / "img" / "learner_sft_loss.png")
@@ -256,10 +279,10 @@ def main() -> None:
             figures, curves = signal(args.runs, Path(work))
             plot(curves, figures, args.plot)
         if not args.skip_learner:
-            learned, model, sft_eval = learner(Path(work), args.sft_plot)
+            learned, model, sft_eval = learner(Path(work), args.sft_plot, args.sft_eval)
             figures |= learned
             if not args.skip_grpo:
-                learned, grpo_curves = grpo(model, sft_eval, args.seeds, args.grpo_steps, Path(work))
+                learned, grpo_curves = grpo(model, sft_eval, args.seeds, args.grpo_steps, Path(work), args.policies)
                 figures |= learned
                 plot_grpo(grpo_curves, args.grpo_plot)
     report(figures, "python benchmarks/learning.py " + " ".join(sys.argv[1:]))

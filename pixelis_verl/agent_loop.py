@@ -40,6 +40,7 @@ from verl.experimental.agent_loop.agent_loop import AgentLoopOutput
 from verl.experimental.agent_loop.tool_agent_loop import ToolAgentLoop
 
 from pixelis_verl.rewards.trajectory_log import SECONDS_KEY
+from pixelis_verl.runtime.upstream import make_request_id
 from pixelis_verl.tools.state import release_trajectory
 from pixelis_verl.tools.steps import GROUP_KEY, STEPS_KEY, uses_pixel_ops
 
@@ -61,7 +62,7 @@ class PixelisToolAgentLoop(ToolAgentLoop):
         self._request_ids: list[str] = []
 
     def _make_request_id(self, priority: int, full_determinism: bool) -> str:
-        request_id = ToolAgentLoop._make_request_id(priority, full_determinism)
+        request_id = make_request_id(priority, full_determinism)
         self._request_ids.append(request_id)
         return request_id
 

@@ -14,17 +14,22 @@ on every alive node with the run's own runtime environment before verl starts, w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import secrets
+import shutil
 import socket
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from pixelis_verl.config import RecipeError, values_at
+from pixelis_verl.typed_config import RecipeError, values_at
 
 # ray.init arguments that only size a new local instance; connecting to a cluster with them raises.
 LOCAL_ONLY_RAY_INIT_KEYS = ("num_cpus", "num_gpus", "resources", "labels", "object_store_memory", "_system_config")
@@ -63,6 +68,53 @@ def attach(cfg: DictConfig) -> None:
         for key in LOCAL_ONLY_RAY_INIT_KEYS:
             if key in ray_init:
                 ray_init[key] = None
+
+
+RAY_AUTH_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH")
+
+
+@contextlib.contextmanager
+def private_ray_auth(cfg: DictConfig) -> Iterator[None]:
+    """Token authentication for the private Ray instance verl starts when no cluster is attached.
+
+    Started by ``ray.init()``, that instance's GCS listens beyond the loopback interface, and without a token
+    anything that reaches the port may submit work to it. Here a fresh random token is written to a file only
+    this user can read, and ``RAY_AUTH_MODE=token`` with its path goes into this process's environment, which
+    the instance and every worker it starts inherit; both are removed when the run ends. A Ray job (the
+    cluster's own auth applies), an explicit ``ray_init.address`` or an auth mode the user set are left alone.
+    """
+    address = OmegaConf.select(cfg, "ray_kwargs.ray_init.address")
+    if in_ray_job() or address or "RAY_AUTH_MODE" in os.environ:
+        yield
+        return
+    folder = Path(tempfile.mkdtemp(prefix="pixelis-ray-auth-"))  # 0700
+    token = folder / "token"
+    fd = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(secrets.token_hex(32))
+    os.environ.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)})
+    _reload_ray_auth()
+    try:
+        yield
+    finally:
+        for name in RAY_AUTH_ENV:
+            os.environ.pop(name, None)
+        _reload_ray_auth()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _reload_ray_auth() -> None:
+    """Make an already imported Ray read the auth variables again.
+
+    Ray reads them into its C++ config when ``ray._raylet`` loads (verl imports Ray long before a run starts), so
+    a change after that reaches the instance it starts but not this process's own client. Ray's own tests refresh
+    them this way (``ray._private.authentication_test_utils.reset_auth_token_state``).
+    """
+    if "ray._raylet" in sys.modules:
+        from ray._raylet import AuthenticationTokenLoader, Config
+
+        Config.initialize("")
+        AuthenticationTokenLoader.instance().reset_cache()
 
 
 def _local_path(value: Any) -> str | None:

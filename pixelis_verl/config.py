@@ -1,28 +1,32 @@
-"""Composing and checking recipes: the Hydra side of ``python -m pixelis_verl.train``.
+"""Composing and checking recipes: the Hydra side of every entry (``python -m pixelis_verl.<entry>``).
 
 Recipes in ``recipes/`` extend verl's own ``ppo_trainer`` config and compose our groups from
 ``conf/`` (cluster, model, data, reward). Composition errors from Hydra are long; here every
 mistake a user can make on the command line (unknown recipe, misspelt key, a path that does not
 exist, keys verl 0.9.1 silently ignores) becomes one line that names the culprit.
+
+This module sits at the top, beside the entries: it reaches down to the phases' own checks (`PHASE_CHECKS`)
+and the model builders (the resolvers), and nothing below imports it. The leaves every layer uses,
+`RecipeError` and `from_dict`, live in `typed_config.py`; the repository paths in `paths.py`.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
-from dataclasses import fields, is_dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-RECIPES_DIR = REPO_ROOT / "recipes"
-CONF_DIR = REPO_ROOT / "conf"
-CHAT_TEMPLATES_DIR = REPO_ROOT / "pixelis_verl" / "chat_templates"
-T = TypeVar("T")
+from pixelis_verl.paths import CHAT_TEMPLATES_DIR, CONF_DIR, RECIPES_DIR, REPO_ROOT
+from pixelis_verl.typed_config import RecipeError, from_dict, values_at
+
+__all__ = ["REPO_ROOT", "CONF_DIR", "RecipeError", "from_dict", "values_at", "compose_recipe", "resolve", "check"]
+
 SEARCHPATH_OVERRIDE = f"hydra.searchpath=[pkg://verl.trainer.config,file://{CONF_DIR}]"
 
 # Top-level groups verl 0.9.1's main_ppo accepts but never reads (the reward moved under `reward.`);
@@ -42,10 +46,6 @@ def _legacy_replacement(key: str) -> str:
     return "reward." + key if not key.startswith("reward_model.") else "reward.reward_model." + key.split(".", 1)[1]
 
 
-class RecipeError(ValueError):
-    """A user-facing configuration mistake; its message is one line that names the key or file."""
-
-
 def _tiny_model(family: str) -> str:
     from pixelis_verl.runtime.tiny import tiny_model_path
 
@@ -60,7 +60,7 @@ def _learner_model(family: str) -> str:
     if read_marker(path) is None:
         raise RecipeError(
             f"the learner model {family} is not built in {path.parent}: run `make learner` "
-            "(python -m pixelis_verl.runtime.learner, ~45 minutes once), or set the model path"
+            "(python -m pixelis_verl.runtime.learner, ~47 minutes once), or set the model path"
         )
     return str(path)
 
@@ -153,20 +153,12 @@ def _leaves(node: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return found
 
 
-def from_dict(cls: type[T], values: dict[str, Any], where: str) -> T:
-    """A config block as its dataclass; a key the dataclass lacks fails at startup naming it, not silently.
-
-    A field whose default factory is a dataclass is a nested block, built (and checked) the same way.
-    """
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; known keys are {sorted(known)}")
-    values = dict(values)
-    for f in fields(cls):
-        if is_dataclass(f.default_factory) and isinstance(values.get(f.name), dict):
-            values[f.name] = from_dict(f.default_factory, values[f.name], f"{where}.{f.name}")
-    return cls(**values)
+# The checks of the blocks a phase adds to a recipe, by the block's top-level key: "module:function", imported only
+# when a recipe has the block. A new phase with its own block adds one line here.
+PHASE_CHECKS = {
+    "ttrl": "pixelis_verl.ttrl.checks:check_ttrl",
+    "eval": "pixelis_verl.eval.checks:check_eval",
+}
 
 
 def check(cfg: DictConfig) -> None:
@@ -184,14 +176,10 @@ def check(cfg: DictConfig) -> None:
             build_components(cfg)
         except ValueError as exc:
             raise RecipeError(str(exc)) from exc
-    if "ttrl" in cfg:
-        from pixelis_verl.ttrl.runner import check_ttrl
-
-        check_ttrl(cfg)
-    if "eval" in cfg:
-        from pixelis_verl.evaluate import check_eval
-
-        check_eval(cfg)
+    for block, where in PHASE_CHECKS.items():
+        if block in cfg:
+            module, function = where.split(":")
+            getattr(importlib.import_module(module), function)(cfg)
     key = model_key(cfg) + ".path"
     model_path = OmegaConf.select(cfg, key)
     allow_hub = bool(OmegaConf.select(cfg, "pixelis.allow_hub_download", default=False))
@@ -205,12 +193,6 @@ def check(cfg: DictConfig) -> None:
 def model_key(cfg: DictConfig) -> str:
     """Where a recipe names its model: the RL trainer's actor, or the SFT trainer's top-level `model`."""
     return "actor_rollout_ref.model" if OmegaConf.select(cfg, "actor_rollout_ref.model") is not None else "model"
-
-
-def values_at(cfg: DictConfig, key: str) -> list[Any]:
-    """The value(s) at `key`: a list's items, a single value as a list of one, nothing for an unset key."""
-    value = OmegaConf.select(cfg, key, throw_on_missing=False)
-    return [] if value is None else list(value) if OmegaConf.is_list(value) else [value]
 
 
 def check_paths(cfg: DictConfig) -> None:

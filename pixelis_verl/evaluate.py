@@ -23,30 +23,16 @@ from omegaconf import DictConfig, OmegaConf
 
 from pixelis_verl.cli import recipe_main
 from pixelis_verl.cluster import check_cluster
-from pixelis_verl.config import RecipeError
-from pixelis_verl.eval.items import BenchmarkFormatError, BenchmarkItem, build_adapter
-from pixelis_verl.eval.protocols import ORDERS, variants
+from pixelis_verl.eval.benchmarks import build_adapter
+from pixelis_verl.eval.items import BenchmarkFormatError, BenchmarkItem
+from pixelis_verl.eval.protocols import variants
 from pixelis_verl.eval.report import Bootstrap, build_report, compare, load_report, markdown, verl_figures, write_report
 from pixelis_verl.eval.rows import item_media, variant_row, write_rows
 from pixelis_verl.rewards.trajectory_log import read_trajectories
 from pixelis_verl.train import check_processor, prepare_run_dir, run
+from pixelis_verl.typed_config import RecipeError
 
 ROWS = "data/rows.parquet"
-
-
-def check_eval(cfg: DictConfig) -> None:
-    """Fail fast, naming the key, on protocol settings that cannot mean what they say."""
-    if OmegaConf.is_missing(cfg.model, "path"):
-        raise RecipeError("model.path: name the checkpoint to evaluate (model.path=/path/to/hf_model)")
-    protocol = cfg.eval.protocol
-    if protocol.options not in ORDERS:
-        raise RecipeError(f"eval.protocol.options: one of {list(ORDERS)}; got {protocol.options!r}")
-    if int(protocol.samples) < 1:
-        raise RecipeError(f"eval.protocol.samples: at least 1; got {protocol.samples}")
-    if int(protocol.samples) > 1 and not protocol.do_sample:
-        raise RecipeError("eval.protocol.samples > 1 repeats the same greedy answer: set eval.protocol.do_sample=true")
-    if not OmegaConf.select(cfg, "pixelis.trajectories.dir"):
-        raise RecipeError("pixelis.trajectories.dir: evaluation reads every trajectory from it; it must be set")
 
 
 def load_items(cfg: DictConfig) -> list[BenchmarkItem]:

@@ -17,9 +17,9 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from pixelis_verl.cli import recipe_main
-from pixelis_verl.cluster import attach, check_cluster
-from pixelis_verl.config import RecipeError
+from pixelis_verl.cluster import attach, check_cluster, private_ray_auth
 from pixelis_verl.run_metrics import logger_env
+from pixelis_verl.typed_config import RecipeError
 
 
 def set_worker_env(cfg: DictConfig, name: str, value: str) -> None:
@@ -112,11 +112,12 @@ def run(cfg: DictConfig) -> Path:
     run_dir = Path(cfg.pixelis.run_dir)
     # TransferQueue asks torch for 8 threads and warns on every batch where fewer cores exist.
     os.environ.setdefault("TQ_NUM_THREADS", str(min(8, psutil.cpu_count(logical=False) or 1)))
-    try:
-        entry(cfg)  # hydra's decorator on verl's main passes a given config straight to its task function
-    finally:
-        if ray.is_initialized():
-            ray.shutdown()
+    with private_ray_auth(cfg):
+        try:
+            entry(cfg)  # hydra's decorator on verl's main passes a given config straight to its task function
+        finally:
+            if ray.is_initialized():
+                ray.shutdown()
     return run_dir
 
 

@@ -19,7 +19,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from pixelis_verl.config import REPO_ROOT
+from pixelis_verl.paths import REPO_ROOT
 
 DEFAULT_TOOLS = REPO_ROOT / "conf" / "tools" / "pixel_tools.yaml"
 

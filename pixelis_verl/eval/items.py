@@ -24,8 +24,6 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from pixelis_verl.config import from_dict
-
 # How an item's answer is matched (``pixelis_verl.rewards.answers.ANSWER_METRICS``):
 # choice: an option letter or the option's text; exact: normalised text, numbers within 1%;
 # anls: Average Normalised Levenshtein Similarity (max over `answers`); mra: VSI-Bench's mean relative accuracy.
@@ -102,16 +100,6 @@ def register_benchmark(name: str):
         return cls
 
     return wrap
-
-
-def build_adapter(adapter: str, params: dict[str, Any], where: str) -> BenchmarkAdapter:
-    """The adapter `adapter` with its checked params; unknown names and keys raise naming `where`."""
-    from pixelis_verl.eval import benchmarks  # noqa: F401  (importing the package registers every adapter)
-
-    if adapter not in BENCHMARKS:
-        raise ValueError(f"{where}.adapter: no benchmark adapter {adapter!r}; registered: {sorted(BENCHMARKS)}")
-    cls = BENCHMARKS[adapter]
-    return cls(from_dict(cls.Params, dict(params or {}), f"{where}.params"))
 
 
 def require_file(path: Path, expected: str) -> Path:

@@ -1,7 +1,12 @@
 """Decode frames from a video file or a folder of frame images, and pick frames out of a time window.
 
 Decoding streams: a reader holds only the frames a caller asked for, never the whole video, and it
-refuses videos longer than `max_frames` up front, so the work a tool call can cause is bounded.
+refuses videos longer than `max_frames` up front, so the work a tool call can cause is bounded. The same
+holds for what a hostile folder or file can cost: a folder is read entry by entry and refused as soon as it
+holds more than `max_frames` frame images (never listed whole); only regular files count (a FIFO would block
+the reader, a symlink could point outside the data root); a frame whose size (an image header, a video
+stream's) exceeds `max_decode_pixels` is refused before any decoding, and a frame image far above
+`max_pixels` is decoded at 1/2, 1/4 or 1/8 scale where the codec can (JPEG's reduced decoding).
 Frames come out RGB uint8, optionally downscaled to `max_pixels` on decode; `VideoInfo` keeps both
 the size frames come out at (`width`, `height`) and the native size (`source_width`, `source_height`)
 so a box found on a decoded frame maps back to the source by the ratio of the two.
@@ -9,12 +14,14 @@ so a box found on a decoded frame maps back to the source by the ratio of the tw
 
 import logging
 import math
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +33,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 SEEK_MIN_GAP = 250  # frames
 # Frame times are index / fps; this slack keeps 2.3 s at 10 fps on frame 23 rather than 22.999...
 _TIME_EPS = 1e-6
+# OpenCV's reduced decoders by scale: a frame image this many times larger per side than needed decodes smaller.
+_REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
 
 
 @dataclass(frozen=True)
@@ -66,34 +75,62 @@ class VideoReader:
     """A video file (anything OpenCV/ffmpeg decodes: mp4, avi, webm...) or a folder of frame images sorted by name.
 
     `fps` is required for a folder and overrides the file's own rate for a file. Frames larger than
-    `max_pixels` are downscaled on decode, aspect kept. Raises ValueError naming the path when it is not
-    a readable video, is empty, or has more than `max_frames` frames.
+    `max_pixels` are downscaled on decode, aspect kept; frames larger than `max_decode_pixels` are refused
+    undecoded. Raises ValueError naming the path when it is not a readable video, is empty, has more than
+    `max_frames` frames or frames above `max_decode_pixels`.
     """
 
     def __init__(
-        self, path: str | Path, *, fps: float | None = None, max_frames: int = 100_000, max_pixels: int | None = None
+        self,
+        path: str | Path,
+        *,
+        fps: float | None = None,
+        max_frames: int = 100_000,
+        max_pixels: int | None = None,
+        max_decode_pixels: int | None = None,
     ):
         self.path = Path(path)
         self._cap: cv2.VideoCapture | None = None
         self._files: list[Path] = []
+        self._max_pixels, self._max_decode_pixels = max_pixels, max_decode_pixels
         if self.path.is_dir():
-            num_frames, fps, first = self._open_folder(fps)
+            num_frames, fps, first = self._open_folder(fps, max_frames)
         else:
             num_frames, fps, first = self._open_file(fps, max_frames)
         if num_frames > max_frames:
             self.close()
             raise ValueError(f"video {self.path}: {num_frames} frames is more than max_frames={max_frames}")
-        src_h, src_w = first.shape[:2]  # the decoded frame, not the header: rotated videos swap the two
+        src_w, src_h = first  # a file's from its first decoded frame (rotated videos swap the header's two)
         width, height = _fit_pixels(src_w, src_h, max_pixels)
         self.info = VideoInfo(num_frames, fps, width, height, src_w, src_h)
 
-    def _open_folder(self, fps: float | None) -> tuple[int, float, np.ndarray]:
+    def _open_folder(self, fps: float | None, max_frames: int) -> tuple[int, float, tuple[int, int]]:
         if fps is None or not fps > 0:
             raise ValueError(f"video {self.path}: a folder of frames needs fps > 0; got {fps}")
-        self._files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not self._files:
-            raise ValueError(f"video {self.path}: no frame images ({', '.join(IMAGE_SUFFIXES)}) in the folder")
-        return len(self._files), float(fps), self._read_file(0)
+        files = []
+        with os.scandir(self.path) as entries:
+            for entry in entries:
+                if entry.name.lower().endswith(IMAGE_SUFFIXES) and entry.is_file(follow_symlinks=False):
+                    files.append(entry.name)
+                    if len(files) > max_frames:
+                        raise ValueError(f"video {self.path}: more than max_frames={max_frames} frame images")
+        if not files:
+            raise ValueError(
+                f"video {self.path}: no frame images ({', '.join(IMAGE_SUFFIXES)}, regular files) in the folder"
+            )
+        self._files = [self.path / name for name in sorted(files)]
+        return len(self._files), float(fps), self._frame_size(0)
+
+    def _check_pixels(self, width: int, height: int, what: str) -> None:
+        if self._max_decode_pixels is not None and width * height > self._max_decode_pixels:
+            raise ValueError(
+                f"video {self.path}: {what} is {width}x{height}, more than max_decode_pixels={self._max_decode_pixels}"
+            )
+
+    def _frame_size(self, index: int) -> tuple[int, int]:
+        """(width, height) of frame image `index` as its header gives it (checked against the budget)."""
+        width, height, _ = self._frame_plan(index)
+        return width, height
 
     def _open_file(self, fps: float | None, max_frames: int) -> tuple[int, float, np.ndarray]:
         if not self.path.is_file():
@@ -102,6 +139,12 @@ class VideoReader:
         num_frames = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
         self._native_fps = self._cap.get(cv2.CAP_PROP_FPS)
         fps = fps or self._native_fps
+        header = (int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        try:  # the stream's header size, before decoding a frame of it
+            self._check_pixels(*header, "a frame")
+        except ValueError:
+            self.close()
+            raise
         first = self._cap.retrieve()[1] if self._cap.grab() else None
         self._pos = 1
         if first is None:
@@ -115,7 +158,7 @@ class VideoReader:
         if not (fps and fps > 0 and math.isfinite(fps)):
             self.close()
             raise ValueError(f"video {self.path}: the file has no frame rate; pass fps")
-        return num_frames, float(fps), first
+        return num_frames, float(fps), (first.shape[1], first.shape[0])
 
     def _reopen(self) -> None:
         if self._cap is not None:
@@ -126,8 +169,24 @@ class VideoReader:
         if not self._cap.isOpened():
             raise ValueError(f"video {self.path}: not a video OpenCV/ffmpeg can open")
 
+    def _frame_plan(self, index: int) -> tuple[int, int, int]:
+        """(width, height, OpenCV read flag) of frame image `index`: its header's size, refused above the budget,
+        and the reduced decoder that still gives at least `max_pixels`."""
+        name = self._files[index].name
+        try:
+            with Image.open(self._files[index]) as header:  # reads the header only
+                width, height = header.size
+        except (OSError, ValueError, Image.DecompressionBombError) as e:
+            raise ValueError(f"video {self.path}: frame image {name} is not a readable image ({e})") from e
+        self._check_pixels(width, height, f"frame image {name}")
+        for scale, flag in _REDUCED:
+            if self._max_pixels is not None and (width // scale) * (height // scale) >= self._max_pixels:
+                return width, height, flag
+        return width, height, cv2.IMREAD_COLOR
+
     def _read_file(self, index: int) -> np.ndarray:
-        image = cv2.imread(str(self._files[index]), cv2.IMREAD_COLOR)
+        _, _, flag = self._frame_plan(index)
+        image = cv2.imread(str(self._files[index]), flag)
         if image is None:
             raise ValueError(f"video {self.path}: frame image {self._files[index].name} does not decode")
         return image

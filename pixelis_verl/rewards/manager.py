@@ -31,8 +31,6 @@ from verl.experimental.reward_loop.reward_manager import register
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 from verl.protocol import DataProtoItem
 
-from pixelis_verl.config import from_dict
-
 # Importing a component module registers it.
 from pixelis_verl.rewards import (  # noqa: F401
     accuracy,
@@ -46,6 +44,7 @@ from pixelis_verl.rewards import (  # noqa: F401
 from pixelis_verl.rewards.registry import REWARD_COMPONENTS, RewardComponent
 from pixelis_verl.rewards.trajectory import Trajectory, build_trajectory
 from pixelis_verl.rewards.trajectory_log import TrajectoryLog
+from pixelis_verl.typed_config import from_dict
 
 logger = logging.getLogger(__name__)
 

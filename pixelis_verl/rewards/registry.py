@@ -2,7 +2,7 @@
 
 A component scores one aspect of a `Trajectory` as a float. Its parameters are the fields of its
 ``Params`` dataclass, read from ``pixelis.reward.components.<name>`` (unknown keys fail at startup,
-naming the key: ``pixelis_verl.config.from_dict``); ``weight`` and ``normalize`` are the manager's,
+naming the key: ``pixelis_verl.typed_config.from_dict``); ``weight`` and ``normalize`` are the manager's,
 shared by all components. The manager logs every component's raw value, weight zero included, so a
 term can be watched without being trained on (Pixel-Reasoner's rate-based curiosity next to ours, in the same run).
 """

@@ -9,6 +9,7 @@ from __future__ import annotations
 import warnings
 
 from pixelis_verl.runtime.platform import CPU_PLATFORM
+from pixelis_verl.runtime.upstream import registered_engines
 
 
 def register_cpu_engines() -> None:
@@ -19,7 +20,7 @@ def register_cpu_engines() -> None:
         from verl.workers.engine.fsdp.transformer_impl import FSDPEngineWithLMHead, FSDPEngineWithValueHead
 
     for model_type, engine_cls in (("language_model", FSDPEngineWithLMHead), ("value_model", FSDPEngineWithValueHead)):
-        registered = EngineRegistry._engines.get(model_type, {})
+        registered = registered_engines(model_type)
         for backend in ("fsdp", "fsdp2"):
             if CPU_PLATFORM not in registered.get(backend, {}):
                 EngineRegistry.register(model_type=model_type, backend=backend, device=CPU_PLATFORM)(engine_cls)

@@ -32,13 +32,12 @@ from verl.workers.rollout.replica import RolloutReplica, TokenOutput
 from verl.workers.rollout.utils import ensure_async_iterator
 
 from pixelis_verl.runtime.hf_generation import HFGenerator, Request, load_policy_model
-from pixelis_verl.runtime.install import ROLLOUT_NAME
 
 logger = logging.getLogger(__name__)
 
 
 def server_actor_name(replica_rank: int, node_rank: int = 0) -> str:
-    return f"{ROLLOUT_NAME}_server_{replica_rank}_{node_rank}"
+    return f"pixelis_hf_server_{replica_rank}_{node_rank}"
 
 
 @dataclass(eq=False)  # identity: two trajectories may send identical requests
@@ -79,7 +78,7 @@ class HFRolloutServer:
             default_max_tokens=config.response_length,
             logprobs_mode=config.logprobs_mode or "processed_logprobs",
         )
-        engine_kwargs = (config.engine_kwargs or {}).get(ROLLOUT_NAME) or {}
+        engine_kwargs = (config.engine_kwargs or {}).get(config.name) or {}  # the name it is registered under
         self.batch_wait_s = float(engine_kwargs.get("batch_wait_ms", 20)) / 1000
         self.max_batch = max(1, int(config.max_num_seqs))
         self.global_steps: int | None = None

@@ -13,12 +13,13 @@ def _hf_replica() -> type:
 
 def register_hf_rollout() -> None:
     """Register ``hf`` with verl's replica registry and its rollout-class table, without importing it."""
-    from verl.workers.rollout import base as rollout_base
     from verl.workers.rollout.replica import RolloutReplicaRegistry
 
+    from pixelis_verl.runtime.upstream import register_rollout_class
+
     RolloutReplicaRegistry.register(ROLLOUT_NAME, _hf_replica)
-    # verl exposes no register() for this table; adding a key is the smallest extension (see patches.py).
-    rollout_base._ROLLOUT_REGISTRY[(ROLLOUT_NAME, "async")] = "pixelis_verl.runtime.hf_rollout.HFServerAdapter"
+    # verl exposes no register() for this table; adding a key is the smallest extension (see upstream.py).
+    register_rollout_class(ROLLOUT_NAME, "async", "pixelis_verl.runtime.hf_rollout.HFServerAdapter")
 
 
 def install() -> None:

@@ -57,7 +57,7 @@ class Family:
     image_mean: tuple[float, float, float] | None  # None: the processor's default (OpenAI CLIP)
 
     def tool_config_path(self) -> Path:
-        from pixelis_verl.config import REPO_ROOT
+        from pixelis_verl.paths import REPO_ROOT
 
         return REPO_ROOT / "conf" / "tools" / self.tool_config
 

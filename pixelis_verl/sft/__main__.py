@@ -18,8 +18,8 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from pixelis_verl.cli import recipe_main
-from pixelis_verl.config import RecipeError
 from pixelis_verl.run_metrics import logger_env
+from pixelis_verl.typed_config import RecipeError
 
 
 def prepare_run_dir(cfg: DictConfig) -> Path:

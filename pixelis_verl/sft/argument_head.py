@@ -27,6 +27,7 @@ from verl.utils import tensordict_utils as tu
 from verl.workers.engine.base import EngineRegistry
 from verl.workers.engine.fsdp.transformer_impl import FSDPEngineWithLMHead
 
+from pixelis_verl.runtime.upstream import registered_engines
 from pixelis_verl.sft.token_weights import CallTokens
 
 MODEL_TYPE = "pixelis_argument_lm"  # the engine registry key of the LM engine with the head
@@ -52,7 +53,7 @@ def argument_head_config(data_config: Any) -> ArgumentHeadConfig:
     """The `data.argument_head` block of an SFT config (absent: off)."""
     from omegaconf import OmegaConf
 
-    from pixelis_verl.config import from_dict
+    from pixelis_verl.typed_config import from_dict
 
     values = data_config.get("argument_head") or {}
     values = OmegaConf.to_container(values) if OmegaConf.is_config(values) else dict(values)
@@ -129,7 +130,7 @@ class ArgumentHeadEngine(FSDPEngineWithLMHead):
 
 def register_engine(device: str) -> None:
     """Register the engine for `device` under MODEL_TYPE (once per process)."""
-    registered = EngineRegistry._engines.get(MODEL_TYPE, {})
+    registered = registered_engines(MODEL_TYPE)
     for backend in ("fsdp", "fsdp2"):
         if device not in registered.get(backend, {}):
             EngineRegistry.register(model_type=MODEL_TYPE, backend=backend, device=device)(ArgumentHeadEngine)

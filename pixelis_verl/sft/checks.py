@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
-from pixelis_verl.config import RecipeError, from_dict
 from pixelis_verl.sft.argument_head import argument_head_config
 from pixelis_verl.sft.token_weights import TokenWeights
+from pixelis_verl.typed_config import RecipeError, from_dict
 
 
 def check_sft(cfg: DictConfig) -> None:

@@ -18,9 +18,9 @@ from typing import Any
 from omegaconf import OmegaConf
 from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
 
-from pixelis_verl.config import from_dict
 from pixelis_verl.sft.argument_head import argument_head_config, argument_targets, image_sizes
-from pixelis_verl.sft.token_weights import TokenWeights, token_weights, tool_calls
+from pixelis_verl.sft.token_weights import TokenWeights, answer_tokens, token_weights, tool_calls
+from pixelis_verl.typed_config import from_dict
 
 
 class CoTASFTDataset(MultiTurnSFTDataset):
@@ -40,7 +40,9 @@ class CoTASFTDataset(MultiTurnSFTDataset):
         row = super().__getitem__(item)
         calls = tool_calls(row["input_ids"], row["loss_mask"], self.tokenizer)  # decoded once, used twice
         length = row["input_ids"].shape[-1]
-        row["loss_weights"] = token_weights(calls, length, self.token_weights)
+        weighs_answer = self.token_weights.answer != 1
+        answer = answer_tokens(row["input_ids"], row["loss_mask"], self.tokenizer) if weighs_answer else []
+        row["loss_weights"] = token_weights(calls, length, self.token_weights, answer)
         if self.argument_head.enable:
             grid = row.get("multi_modal_inputs", {}).get("image_grid_thw")
             sizes = image_sizes(grid, self.processor.image_processor.patch_size if self.processor else 0)

@@ -1,10 +1,14 @@
-"""Per-token loss weights: more weight on the tokens that name a tool and carry its argument values.
+"""Per-token loss weights: more weight on the tokens that name a tool, carry its argument values, or give the answer.
 
 In a CoTA trace most assistant tokens are prose; the few that decide whether a call works are the tool's
 name and the argument values (a box, a point, a mask id, a frame range). The masked imitation loss
 (`pixelis_verl.sft.loss`) multiplies each assistant token's log-likelihood by its weight here:
-`tool_name` on the name's tokens, `argument_value` on each value's tokens, 1 on every other token.
-JSON punctuation and argument keys stay at 1: they are the grammar, learnt quickly from repetition.
+`tool_name` on the name's tokens, `argument_value` on each value's tokens, `answer` on the tokens of the final
+answer inside `<answer></answer>`, 1 on every other token. JSON punctuation and argument keys stay at 1: they are
+the grammar, learnt quickly from repetition. The answer weight defaults to 1 (the paper's loss); raising it matters
+when a trace is long and its answer is one token read off the last tool image: once the template is learnt that
+token is a small share of the loss, so a small model learns to call long before it learns to read
+(`docs/results.md` section 2).
 
 Calls are found in the token ids, not in the messages, so the weights land on the tokens the model is
 trained on whatever the chat template did: between the `<tool_call>` and `</tool_call>` tokens of the
@@ -24,6 +28,7 @@ from typing import Any
 import torch
 
 CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
+ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
 _DECODER = json.JSONDecoder()
 _KEY = {key: re.compile(rf'"{key}"\s*:\s*') for key in ("name", "arguments")}
 
@@ -34,9 +39,10 @@ Span = tuple[int, int]  # [start, end) character offsets
 class TokenWeights:
     tool_name: float = 2.0  # weight of the tokens of a call's tool name
     argument_value: float = 2.0  # weight of the tokens of each argument value
+    answer: float = 1.0  # weight of the tokens of the final answer, between <answer> and </answer>
 
     def __post_init__(self) -> None:
-        for name in ("tool_name", "argument_value"):
+        for name in ("tool_name", "argument_value", "answer"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"data.token_weights.{name} must be a number >= 0; got {getattr(self, name)!r}")
 
@@ -134,11 +140,41 @@ def tool_calls(input_ids: torch.Tensor, loss_mask: torch.Tensor, tokenizer: Any)
         )
 
 
-def token_weights(calls: list[CallTokens], length: int, weights: TokenWeights) -> torch.Tensor:
-    """A float weight per token of a sequence of `length` with these `tool_calls` (1 off the names and values)."""
+def answer_tokens(input_ids: torch.Tensor, loss_mask: torch.Tensor, tokenizer: Any) -> list[int]:
+    """Positions of the tokens of the last `<answer>...</answer>` in an assistant turn (`loss_mask == 1`); [] if none.
+
+    A token counts when its characters overlap the text between the tags: a tokenizer that merges ">blue" still
+    weights that token.
+    """
+    ids, mask = input_ids.tolist(), loss_mask.tolist()
+    end = len(ids)
+    while end > 0:  # assistant turns from the last: the answer closes the trace
+        while end > 0 and not mask[end - 1]:
+            end -= 1
+        start = end
+        while start > 0 and mask[start - 1]:
+            start -= 1
+        if start == end:
+            return []
+        text = tokenizer.decode(ids[start:end], clean_up_tokenization_spaces=False)
+        opened = text.rfind(ANSWER_OPEN)
+        closed = text.find(ANSWER_CLOSE, opened + len(ANSWER_OPEN))
+        if opened >= 0 and closed >= 0:
+            return _tokens_over((opened + len(ANSWER_OPEN), closed), _token_offsets(tokenizer, ids[start:end]), start)
+        end = start
+    return []
+
+
+def token_weights(
+    calls: list[CallTokens], length: int, weights: TokenWeights, answer: list[int] | None = None
+) -> torch.Tensor:
+    """A float weight per token of a sequence of `length` with these `tool_calls` and `answer` token positions (1
+    elsewhere)."""
     result = torch.ones(length, dtype=torch.float32)
     for call in calls:
         result[call.name] = weights.tool_name
         for _, positions in call.arguments.values():
             result[positions] = weights.argument_value
+    if answer:
+        result[answer] = weights.answer
     return result

@@ -127,7 +127,9 @@ def decode_image(raw: bytes | Path, limits: MediaLimits, what: str) -> Image.Ima
             image.thumbnail(target, Image.Resampling.LANCZOS)
             return image
         return image.convert("RGB")
-    except (OSError, Image.DecompressionBombError, ValueError) as e:
+    except Image.DecompressionBombError as e:  # Pillow's own header check, at twice its MAX_IMAGE_PIXELS
+        raise MediaError(f"{what} is above the limit of {limits.max_decode_pixels} pixels (Pillow: {e})") from e
+    except (OSError, ValueError) as e:
         raise MediaError(f"{what} could not be decoded ({type(e).__name__})") from e
 
 
@@ -177,6 +179,7 @@ def open_video(entry: dict[str, Any], limits: MediaLimits, *, max_pixels: int | 
             fps=entry.get("fps"),
             max_frames=limits.max_video_frames,
             max_pixels=max_pixels or limits.max_frame_pixels,
+            max_decode_pixels=limits.max_decode_pixels,
         )
     except ValueError as e:
         raise MediaError(f"the video could not be used: {e}") from e

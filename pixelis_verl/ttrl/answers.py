@@ -13,21 +13,21 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pixelis_verl.ttrl.durable import DurableFileError, append_lines, read_records
+from pixelis_verl.ttrl.durable import DurableFileError, append_lines, make_dirs, open_append, read_records
 from pixelis_verl.ttrl.stream import Position, id_key
 
 
 class AnswerLog:
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.path.parent)
         self.positions: dict[str, Position | None] = {}  # id key -> stream position (None: logged without one)
         for number, record in enumerate(read_records(self.path), start=1):
             if "id" not in record:
                 raise DurableFileError(f"{self.path}: answer {number} has no id")
             source, offset = record.get("source"), record.get("offset")
             self.positions[id_key(record["id"])] = (str(source), int(offset)) if source is not None else None
-        self._file = self.path.open("a", encoding="utf-8")
+        self._file = open_append(self.path)
 
     def write(self, records: list[dict[str, Any]]) -> None:
         """Append answers (each with its request's `id`, `source` and `offset`); returns once they are on disk."""

@@ -34,7 +34,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from pixelis_verl.ttrl.durable import append_lines, fsync_dir, read_records, sync_file
+from pixelis_verl.ttrl.durable import append_lines, fsync_dir, make_dirs, open_append, read_records, sync_file
 
 WAL_FILE = "wal.jsonl"
 SNAPSHOT_DIR = "snapshot"  # snapshots are SNAPSHOT_DIR-<seq>; a plain SNAPSHOT_DIR (and .old) is an older layout
@@ -80,7 +80,7 @@ class ExperienceBuffer:
             raise ValueError(f"ttrl.buffer: capacity and dim must be >= 1; got {capacity}, {dim}")
         self.root, self.dim, self.capacity = Path(root), dim, capacity
         self.hnsw_above, self.hnsw_m, self.ef_search = hnsw_above, hnsw_m, ef_search
-        self.root.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.root)
         self.entries: dict[int, Experience] = {}
         self.vectors: dict[int, np.ndarray] = {}
         self._heap: list[tuple[float, int]] = []  # (priority, key); stale after a priority change, skipped
@@ -89,7 +89,7 @@ class ExperienceBuffer:
         self._hnsw = False
         self._index = self._new_index(hnsw=False)
         self._restore()
-        self._wal = (self.root / WAL_FILE).open("a", encoding="utf-8")
+        self._wal = open_append(self.root / WAL_FILE)
 
     def __len__(self) -> int:
         return len(self.entries)

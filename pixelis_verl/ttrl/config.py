@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 from omegaconf import DictConfig, OmegaConf
 
-from pixelis_verl.config import RecipeError, from_dict
 from pixelis_verl.ttrl.corridor import CorridorConfig
 from pixelis_verl.ttrl.vote import VoteConfig
+from pixelis_verl.typed_config import RecipeError, from_dict
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from verl.utils.tracking import Tracking
 
 from pixelis_verl.rewards.manager import item_trajectory, response_ids
 from pixelis_verl.rewards.trajectory import Trajectory
+from pixelis_verl.runtime.upstream import compute_old_log_prob, compute_ref_log_prob, update_actor
 from pixelis_verl.tools.media import tool_media_limits
 from pixelis_verl.ttrl.answers import AnswerLog
 from pixelis_verl.ttrl.buffer import ExperienceBuffer, normalise
@@ -44,6 +45,7 @@ from pixelis_verl.ttrl.config import TTRLConfig
 from pixelis_verl.ttrl.corridor import KLCorridor, token_kl
 from pixelis_verl.ttrl.durable import replace_text
 from pixelis_verl.ttrl.requests import RequestRows, embedding_inputs, request_row
+from pixelis_verl.ttrl.retention import prune_checkpoints
 from pixelis_verl.ttrl.stream import (
     JsonlDirSource,
     JsonlFileSource,
@@ -243,13 +245,13 @@ class TTRLTrainer(RayPPOTrainer):
             n for inputs in update.non_tensor_batch["multi_modal_inputs"] if "image_grid_thw" in inputs
             for n in inputs["images_seqlens"].tolist()
         ]  # fmt: skip
-        old_log_prob, _ = self._compute_old_log_prob(update)
+        old_log_prob, _ = compute_old_log_prob(self, update)
         old_log_prob.batch.pop("entropys")
-        update = update.union(old_log_prob).union(self._compute_ref_log_prob(update))
+        update = update.union(old_log_prob).union(compute_ref_log_prob(self, update))
         metrics = {"ttrl/rollout_policy_gap": self._rollout_gap(update)}
         self.actor_rollout_wg.ttrl_snapshot()
-        actor_output = self._update_actor(update)
-        new_log_prob, _ = self._compute_old_log_prob(update)
+        actor_output = update_actor(self, update)
+        new_log_prob, _ = compute_old_log_prob(self, update)
         kl = token_kl(new_log_prob.batch["old_log_probs"], update.batch["ref_log_prob"],
                       update.batch["response_mask"], self.ttrl.corridor.estimator)  # fmt: skip
         decision = self.corridor.decide(kl)
@@ -307,12 +309,10 @@ class TTRLTrainer(RayPPOTrainer):
         return Path(self.config.trainer.default_local_dir)
 
     def _save(self) -> None:
-        """Actor (verl's checkpoint), EMA reference, corridor and loop state, buffer snapshot; then mark it latest."""
+        """Actor (verl's checkpoint), EMA reference, corridor and loop state, buffer snapshot; then mark it latest and
+        prune older checkpoints whole (`ttrl/retention.py`; verl's own pruning would leave EMA and state behind)."""
         folder = self._checkpoint_root() / f"global_step_{self.global_steps}"
-        self.actor_rollout_wg.save_checkpoint(
-            str(folder / "actor"), None, self.global_steps,
-            max_ckpt_to_keep=self.config.trainer.get("max_actor_ckpt_to_keep"),
-        )  # fmt: skip
+        self.actor_rollout_wg.save_checkpoint(str(folder / "actor"), None, self.global_steps, max_ckpt_to_keep=None)
         self.actor_rollout_wg.ttrl_save_ema(str(folder / "ema"))
         state = {"step": self.step, "scale": self.corridor.scale, "counts": self.corridor.counts}
         (folder / STATE_FILE).write_text(json.dumps(state))
@@ -321,6 +321,7 @@ class TTRLTrainer(RayPPOTrainer):
         # Marked last: a crash mid-save leaves the previous checkpoint the latest.
         replace_text(self._checkpoint_root() / "latest_checkpointed_iteration.txt", str(self.global_steps))
         self.saved_steps = self.global_steps
+        prune_checkpoints(self._checkpoint_root(), self.config.trainer.get("max_actor_ckpt_to_keep"), self.global_steps)
 
     def _resume(self) -> None:
         """Restore the actor, its EMA reference and the corridor from the last checkpoint, if any."""

@@ -9,6 +9,11 @@ with `DurableFileError` naming the file and line, instead of silently dropping e
 Whole-file replacement (`replace_text`, the stream's offsets, the checkpoint marker): the new content is
 written to a temporary file and fsynced, renamed over the old one, then the directory is fsynced, so after a
 power loss the file holds the old content or the new one, never a mix or nothing.
+
+A new file or folder is a new name in its parent, and a name is durable only once the parent is fsynced: an
+fsynced append to a file whose name was lost is lost with it. `make_dirs` and `open_append` fsync the parent of
+whatever they create. (ext4 usually persists the name with the file's own fsync; POSIX does not promise it, and
+`tests/ttrl/test_power_loss.py` holds the code to POSIX.)
 """
 
 from __future__ import annotations
@@ -36,8 +41,29 @@ def append_lines(file: IO[str], lines: list[str]) -> None:
 
 
 def append_record(path: Path, record: dict[str, Any]) -> None:
-    with path.open("a", encoding="utf-8") as out:
+    with open_append(path) as out:
         append_lines(out, [json.dumps(record) + "\n"])
+
+
+def make_dirs(path: Path) -> None:
+    """`mkdir -p` whose new folders survive a power loss (each one's parent fsynced)."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        folder.mkdir(exist_ok=True)
+        fsync_dir(folder.parent)
+
+
+def open_append(path: Path, mode: str = "a") -> IO[str]:
+    """Open a text file for appending (`mode` "a" or "a+"); a file it creates has its name made durable."""
+    make_dirs(path.parent)
+    existed = path.exists()
+    file = path.open(mode, encoding="utf-8")
+    if not existed:
+        fsync_dir(path.parent)
+    return file
 
 
 def fsync_dir(path: Path) -> None:

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import torch
 from omegaconf import DictConfig
 from PIL import Image
-from verl.experimental.agent_loop.agent_loop import AgentLoopWorker
 from verl.utils.dataset.rl_dataset import RLHFDataset
 
 from pixelis_verl.data.rl_rows import rl_row, with_options
+from pixelis_verl.runtime.upstream import agent_loop_position_ids
 from pixelis_verl.ttrl.stream import Request
 
 DATA_SOURCE = "pixelis/ttrl_stream"
@@ -85,15 +84,13 @@ def embedding_inputs(processor: Any, request: Request, shown_max_pixels: int) ->
     """The policy's inputs for a request's embedding: question + images in the chat template, no system prompt.
 
     Position ids are verl's own for the model family (M-RoPE for Qwen-VL: a text row and three vision rows),
-    computed by the agent loop's `_compute_position_ids`, which only reads the processor.
+    computed by the agent loop's own function (`runtime/upstream.py`), which only reads the processor.
     """
     content = [{"type": "image"} for _ in request.images] + [{"type": "text", "text": prompt_text(request)}]
     text = processor.apply_chat_template([{"role": "user", "content": content}], tokenize=False)
     images = [_shown(image, shown_max_pixels) for image in request.images]
     inputs = dict(processor(text=[text], images=images, return_tensors="pt"))
-    position_ids = AgentLoopWorker._compute_position_ids(
-        SimpleNamespace(processor=processor), inputs["input_ids"], inputs["attention_mask"], inputs
-    )  # pops mm_token_type_ids, which only position ids use
+    position_ids = agent_loop_position_ids(processor, inputs)  # pops mm_token_type_ids, which only they use
     if position_ids.dim() == 3:  # (1, 4, seq) -> (4, 1, seq): verl's Qwen-VL forward takes rows first
         position_ids = position_ids.transpose(0, 1)
     return {**inputs, "position_ids": position_ids}

@@ -55,7 +55,7 @@ from typing import IO, Any
 from PIL import Image
 
 from pixelis_verl.tools.media import MediaError, MediaLimits, decode_image, open_video, resolve_path
-from pixelis_verl.ttrl.durable import append_record, read_records, replace_text
+from pixelis_verl.ttrl.durable import append_record, make_dirs, read_records, replace_text
 
 logger = logging.getLogger(__name__)
 
@@ -291,7 +291,7 @@ class RequestStream:
     ):
         self.source, self.limits, self.follow = source, limits, follow
         self.state_dir = Path(state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.state_dir)
         self._lock = _lock(self.state_dir / LOCK_FILE)
         self.offsets_path = self.state_dir / "offsets.json"
         self.dead_letter_path = self.state_dir / "dead_letter.jsonl"

@@ -11,7 +11,8 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 import pixelis_verl.eval.benchmarks  # noqa: F401  (registers every adapter)
-from pixelis_verl.eval.items import BENCHMARKS, BenchmarkFormatError, build_adapter
+from pixelis_verl.eval.benchmarks import build_adapter
+from pixelis_verl.eval.items import BENCHMARKS, BenchmarkFormatError
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "eval" / "benchmark"
 YAMLS = sorted(p.stem for p in CONF.glob("*.yaml"))

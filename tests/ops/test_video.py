@@ -1,4 +1,5 @@
 import math
+import os
 
 import cv2
 import numpy as np
@@ -215,3 +216,68 @@ def test_videos_whose_container_gives_no_frame_count_are_counted(tmp_path, monke
         _check(reader.frames([0, 19]), [0, 19])
     with pytest.raises(ValueError, match="max_frames=10"):
         VideoReader(path, max_frames=10)
+
+
+def test_a_folder_with_more_frames_than_allowed_is_refused_while_being_read(tmp_path, monkeypatch):
+    folder = write_video(_counter_frames(12), tmp_path / "frames", FPS)
+    seen = []
+    real_scandir = video.os.scandir
+
+    def counting_scandir(path):
+        entries = real_scandir(path)
+
+        class Counting:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                entries.close()
+
+            def __iter__(self):
+                for entry in entries:
+                    seen.append(entry.name)
+                    yield entry
+
+        return Counting()
+
+    monkeypatch.setattr(video.os, "scandir", counting_scandir)
+    with pytest.raises(ValueError, match="more than max_frames=5"):
+        VideoReader(folder, fps=FPS, max_frames=5)
+    assert len(seen) == 6  # stopped at the first frame over the limit, not after listing the folder
+
+
+def test_only_regular_files_count_as_frames(tmp_path):
+    folder = write_video(_counter_frames(3), tmp_path / "frames", FPS)
+    outside = write_video(_counter_frames(1), tmp_path / "outside", FPS)
+    (folder / "00003.png").symlink_to(next(outside.iterdir()))  # could point anywhere
+    os.mkfifo(folder / "00004.png")  # would block a reader forever
+    (folder / "00005.png").mkdir()
+    with VideoReader(folder, fps=FPS) as reader:
+        assert reader.info.num_frames == 3
+
+
+def test_frame_images_above_the_decode_budget_are_refused_from_their_header(tmp_path, monkeypatch):
+    folder = write_video(_counter_frames(2, (320, 240)), tmp_path / "frames", FPS)
+    decoded = []
+    monkeypatch.setattr(video.cv2, "imread", lambda *a: decoded.append(a) or None)
+    with pytest.raises(ValueError, match=r"frame image 00000.png is 320x240, more than max_decode_pixels=10000"):
+        VideoReader(folder, fps=FPS, max_decode_pixels=100 * 100)
+    assert decoded == []
+
+
+def test_video_files_above_the_decode_budget_are_refused_before_decoding(tmp_path):
+    path = write_video(_counter_frames(2, (320, 240)), tmp_path / "big.mp4", FPS)
+    with pytest.raises(ValueError, match=r"a frame is 320x240, more than max_decode_pixels=10000"):
+        VideoReader(path, max_decode_pixels=100 * 100)
+
+
+def test_large_frame_images_decode_reduced_and_keep_their_source_size(tmp_path, monkeypatch):
+    folder = write_video(_counter_frames(3, (640, 480)), tmp_path / "frames", FPS)
+    flags = []
+    real_imread = video.cv2.imread
+    monkeypatch.setattr(video.cv2, "imread", lambda path, flag: flags.append(flag) or real_imread(path, flag))
+    with VideoReader(folder, fps=FPS, max_pixels=80 * 60) as reader:
+        assert (reader.info.width, reader.info.height, reader.info.source_width) == (80, 60, 640)
+        frame = reader.frames([2])[0]
+    assert flags == [cv2.IMREAD_REDUCED_COLOR_8]
+    assert frame.image.shape == (60, 80, 3) and _decoded_index(frame.image) == 2

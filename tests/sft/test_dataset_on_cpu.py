@@ -1,5 +1,5 @@
 """Rendered traces through verl's multi-turn SFT dataset: images in tool messages, loss on assistant tokens
-only, and the token weights exactly on the tool names and argument values."""
+only, and the token weights exactly on the tool names, argument values and the final answer."""
 
 import json
 
@@ -14,7 +14,7 @@ from pixelis_verl.runtime.tiny import tiny_model_path
 from pixelis_verl.sft.dataset import CoTASFTDataset
 from tests.data.cota_sets import TOOLS_YAML, make_set
 
-WEIGHTS = {"tool_name": 3.0, "argument_value": 2.0}
+WEIGHTS = {"tool_name": 3.0, "argument_value": 2.0, "answer": 4.0}
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def _weighted_runs(dataset, item) -> list[tuple[float, str]]:
     return [(weight, dataset.tokenizer.decode(run)) for weight, run, _ in runs]
 
 
-def test_token_weights_land_exactly_on_tool_names_and_argument_values(dataset, traces):
+def test_token_weights_land_exactly_on_tool_names_argument_values_and_the_answer(dataset, traces):
     for index, (trace, _) in enumerate(traces):
         item = dataset[index]
         assert item["loss_weights"].shape == item["input_ids"].shape
@@ -79,12 +79,13 @@ def test_token_weights_land_exactly_on_tool_names_and_argument_values(dataset, t
         for step in trace.steps:
             expected.append((3.0, f'"{step.tool}"'))
             expected += [(2.0, json.dumps(value)) for value in step.arguments.values()]
+        expected.append((4.0, trace.answer))
         runs = _weighted_runs(dataset, item)
         assert [w for w, _ in runs] == [w for w, _ in expected], trace.id
         for (_, text), (_, value) in zip(runs, expected, strict=True):
-            # A token at a value's edge may also carry JSON punctuation next to it (the tokenizer merged them).
+            # A token at a value's edge may also carry the punctuation next to it (the tokenizer merged them).
             before, found, after = text.partition(value)
-            assert found and set(before + after) <= set(' ",:{}\n'), (trace.id, text, value)
+            assert found and set(before + after) <= set(' ",:{}<>/\n'), (trace.id, text, value)
         assert torch.all(item["loss_weights"][~item["loss_mask"].bool()] == 1.0)  # the prompt's format example too
 
 

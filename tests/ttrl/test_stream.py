@@ -5,6 +5,9 @@ import dataclasses
 import io
 import json
 import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -258,3 +261,48 @@ def test_a_second_process_on_the_same_run_directory_is_refused(root, tmp_path, l
         RequestStream(JsonlFileSource(tmp_path / "r.jsonl"), tmp_path / "state", limits_for(root))
     first.close()
     RequestStream(JsonlFileSource(tmp_path / "r.jsonl"), tmp_path / "state", limits_for(root)).close()
+
+
+MEMORY_BUDGET = textwrap.dedent("""
+    import base64, json, resource, struct, sys, zlib
+    from pathlib import Path
+    from pixelis_verl.tools.media import tool_media_limits
+    from pixelis_verl.ttrl.stream import JsonlFileSource, RecordLimits, RequestStream
+
+    root, tool_config, work = (Path(p) for p in sys.argv[1:4])
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    # A PNG whose header claims 20000 x 20000 (1.2 GB decoded) in 70 bytes: a decompression bomb's signature.
+    bomb = b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0))
+    bomb += chunk(b"IDAT", zlib.compress(b"\\0" * 64)) + chunk(b"IEND", b"")
+    uri = "data:image/png;base64," + base64.b64encode(bomb).decode()
+    lines = [
+        json.dumps({"id": "bomb", "question": "q", "images": [uri]}),
+        json.dumps({"id": "long", "question": "x" * 50_000_000, "images": ["a.png"]}),
+        json.dumps({"id": "many", "question": "q", "images": ["a.png"] * 40_000}),
+        json.dumps({"id": "ok", "question": "q", "images": ["a.png"]}),
+    ]
+    (work / "requests.jsonl").write_text("\\n".join(lines) + "\\n")
+    del lines
+    stream = RequestStream(JsonlFileSource(work / "requests.jsonl"), work / "state",
+                           RecordLimits(tool_media_limits(tool_config, str(root))), follow=False)
+    used = int(Path("/proc/self/statm").read_text().split()[0]) * resource.getpagesize()
+    resource.setrlimit(resource.RLIMIT_AS, (used + (256 << 20), resource.RLIM_INFINITY))
+    print(json.dumps({"served": [r.id for r in stream.next_batch(10)],
+                      "reasons": [json.loads(l)["reason"] for l in stream.dead_letter_path.read_text().splitlines()]}))
+""")
+
+
+def test_hostile_records_at_the_shipped_limits_fit_in_256_mib(root, tmp_path):
+    """A decompression bomb, a 50 MB line and 40,000 image entries, with the address space capped at what the
+    process holds plus 256 MiB: each is refused by its limit (not by a MemoryError) and the next request served."""
+    from tests.ttrl.conftest import TOOL_CONFIG
+
+    done = subprocess.run([sys.executable, "-c", MEMORY_BUDGET, str(root), str(TOOL_CONFIG), str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["served"] == ["ok"]
+    assert len(result["reasons"]) == 3 and not any("MemoryError" in r for r in result["reasons"]), result["reasons"]
+    assert "above the limit" in result["reasons"][0] and "line longer than" in result["reasons"][1]
+    assert "more than 8 images" in result["reasons"][2]

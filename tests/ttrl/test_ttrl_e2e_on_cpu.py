@@ -4,7 +4,7 @@
 records mid-batch (a lone surrogate, bad JSON, a duplicate id, a missing question). The first process is killed
 with SIGKILL mid-stream (after its first checkpoint), the same command is run again, and the union of what both
 wrote is checked: every valid request answered exactly once, every bad record dead-lettered once, an accepted
-update that the rollout then ran with, the corridor logged every update.
+update that the rollout then ran with, the corridor logged every update, checkpoints pruned whole across the restart.
 """
 
 import json
@@ -27,6 +27,7 @@ CMD = [
     f"pixelis.synth_stream.num={NUM}",
     "pixelis.synth_stream.bad_every=8",
     "ttrl.checkpoint_every=1",
+    "trainer.max_actor_ckpt_to_keep=2",
     # The tiny model answers in few trajectories: learn from any answered request the vote is half sure of.
     "ttrl.gate.threshold=0.3",
     "ttrl.gate.min_answered=1",
@@ -92,6 +93,16 @@ def test_bad_records_land_in_the_dead_letter_file(run):
 def test_the_restart_resumed_from_the_checkpoint(run):
     if run["checkpointed"]:
         assert "[ttrl] resumed from" in run["second"]
+
+
+def test_checkpoints_are_pruned_whole_across_the_restart(run):
+    from pixelis_verl.ttrl.retention import checkpoint_steps
+
+    root = run["dir"] / "checkpoints"
+    latest = int((root / "latest_checkpointed_iteration.txt").read_text())
+    assert latest in checkpoint_steps(root) and len(checkpoint_steps(root)) <= 2
+    for step in checkpoint_steps(root):  # actor, EMA and state kept or removed together
+        assert {"actor", "ema"} <= {p.name for p in (root / f"global_step_{step}").iterdir()}
 
 
 def test_an_accepted_update_reached_the_actor_and_the_rollout_ran_with_it(run):

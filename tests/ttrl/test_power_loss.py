@@ -1,0 +1,128 @@
+"""TTRL's durable files under simulated power loss at every fsync, once and twice in a row.
+
+The scenario is the driver's own order of durable steps (`ttrl/driver.py` `_answer`): read a batch from the
+stream (bad records dead-lettered on the way), store the experiences, write the answers, commit the offsets,
+snapshot the buffer now and then. The power goes right after the k-th fsync of a run (everything after it is
+lost, the worst case until the next fsync), for every k; the restart then runs to the end, possibly losing
+power once more. Whatever the points: every valid request is answered exactly once in the answer log, every
+bad record is dead-lettered exactly once, nothing an earlier call acknowledged is gone, and every answered
+request's experience is in the buffer.
+"""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pixelis_verl.ttrl.answers import AnswerLog
+from pixelis_verl.ttrl.buffer import ExperienceBuffer
+from pixelis_verl.ttrl.stream import JsonlFileSource, RequestStream
+from tests.ttrl.power_loss import Crash, PowerLoss
+
+DIM, BATCH, SNAPSHOT_EVERY = 8, 3, 2
+GOOD = [f"r{i}" for i in range(10)]
+LINES = [json.dumps({"id": i, "question": "q", "images": ["a.png"]}) for i in GOOD[:4]] + ["{bad"]
+LINES += [json.dumps({"id": i, "question": "q", "images": ["a.png"]}) for i in GOOD[4:]] + ["[1]"]
+LINES += [json.dumps({"id": "r0", "question": "again", "images": ["a.png"]})]  # a duplicate id
+BAD = 3
+
+
+@pytest.fixture
+def setup(tmp_path, limits_for):
+    media = tmp_path / "media"
+    media.mkdir()
+    Image.new("RGB", (8, 8)).save(media / "a.png")
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text("\n".join(LINES) + "\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    return run, requests, limits_for(media)
+
+
+def _serve(run, requests, limits) -> list[str]:
+    """Serve the stream to its end as the driver does; returns the ids whose answers were acknowledged."""
+    answers = AnswerLog(run / "answers.jsonl")
+    stream = RequestStream(JsonlFileSource(requests), run, limits, answers.positions, follow=False)
+    buffer = ExperienceBuffer(run / "buffer", DIM, capacity=100)
+    acknowledged, batches = [], 0
+    try:
+        while batch := stream.next_batch(BATCH):
+            vectors = np.random.default_rng(len(acknowledged)).standard_normal((len(batch), DIM)).astype(np.float32)
+            buffer.add_many(vectors, [1.0] * len(batch), [{"request_id": r.id} for r in batch])
+            answers.write([{"id": r.id, "source": r.position[0], "offset": r.position[1]} for r in batch])
+            acknowledged += [r.id for r in batch]
+            for request in batch:
+                stream.commit(request)
+            batches += 1
+            if batches % SNAPSHOT_EVERY == 0:
+                buffer.snapshot()
+        buffer.snapshot()
+    finally:  # the process is gone either way: its descriptors and lock go with it
+        answers.close()
+        stream.close()
+        buffer.close()
+        acknowledged_ids.extend(acknowledged)
+    return acknowledged
+
+
+acknowledged_ids: list[str] = []
+
+
+def _run_with_power_loss(run, requests, limits, monkeypatch, crash_at) -> bool:
+    """One process life with power lost after fsync `crash_at`; True when it crashed."""
+    with monkeypatch.context() as patch:
+        power = PowerLoss(run, patch, crash_at)
+        try:
+            _serve(run, requests, limits)
+        except Crash:
+            power.cut()
+            return True
+    return False
+
+
+def _check(run) -> None:
+    ids = [json.loads(line)["id"] for line in (run / "answers.jsonl").read_text().splitlines()]
+    assert sorted(ids) == sorted(GOOD), "each valid request answered exactly once"
+    assert set(acknowledged_ids) <= set(ids), "an acknowledged answer was lost"
+    letters = [json.loads(line) for line in (run / "dead_letter.jsonl").read_text().splitlines()]
+    assert len(letters) == len({(x["source"], x["offset"]) for x in letters}) == BAD, "each bad record once"
+    buffer = ExperienceBuffer(run / "buffer", DIM, capacity=100)
+    assert {e.payload["request_id"] for e in buffer.entries.values()} == set(GOOD), "an experience was lost"
+    buffer.close()
+
+
+def _empty(run) -> None:
+    for child in run.iterdir():
+        shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+
+def _fsyncs(run, requests, limits, monkeypatch) -> int:
+    """How many fsyncs an uninterrupted run makes (the run directory is emptied again)."""
+    with monkeypatch.context() as patch:
+        power = PowerLoss(run, patch)
+        _serve(run, requests, limits)
+    _empty(run)
+    return power.fsyncs
+
+
+SECOND = (1, 2, 3, 5, 8, 13, 21)  # where the restart loses power too (a sample: the pairs grow quadratically)
+
+
+def test_power_lost_at_any_fsync_once_or_twice_in_a_row_loses_nothing_acknowledged(setup, monkeypatch):
+    run, requests, limits = setup
+    total = _fsyncs(run, requests, limits, monkeypatch)
+    assert total > 20
+    for first in range(1, total + 1):
+        for second in (None, *SECOND):
+            acknowledged_ids.clear()
+            assert _run_with_power_loss(run, requests, limits, monkeypatch, first)
+            if second is not None:
+                _run_with_power_loss(run, requests, limits, monkeypatch, second)
+            _serve(run, requests, limits)  # the last restart runs to the end
+            try:
+                _check(run)
+            except AssertionError as e:
+                raise AssertionError(f"power lost after fsync {first} of {total}, then {second}: {e}") from e
+            _empty(run)
