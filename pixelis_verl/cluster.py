@@ -73,6 +73,13 @@ def attach(cfg: DictConfig) -> None:
 RAY_AUTH_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH")
 
 
+def write_private(path: Path, text: str) -> None:
+    """Create `path` readable by its owner only from the start: never a moment world-readable (a token file)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+
+
 @contextlib.contextmanager
 def private_ray_auth(cfg: DictConfig) -> Iterator[None]:
     """Token authentication for the private Ray instance verl starts when no cluster is attached.
@@ -89,9 +96,7 @@ def private_ray_auth(cfg: DictConfig) -> Iterator[None]:
         return
     folder = Path(tempfile.mkdtemp(prefix="pixelis-ray-auth-"))  # 0700
     token = folder / "token"
-    fd = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as file:
-        file.write(secrets.token_hex(32))
+    write_private(token, secrets.token_hex(32))
     os.environ.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)})
     _reload_ray_auth()
     try:

@@ -21,6 +21,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pixelis_verl.cluster import write_private
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -34,13 +36,6 @@ def _ray() -> str:
     """The ``ray`` CLI of this Python's environment (a venv's bin is not always on PATH)."""
     beside = Path(sys.executable).with_name("ray")
     return str(beside) if beside.exists() else (shutil.which("ray") or "ray")
-
-
-def write_private(path: Path, text: str) -> None:
-    """Create `path` readable by its owner only from the start: never a moment world-readable (a token file)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
 
 
 @dataclass

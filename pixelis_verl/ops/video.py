@@ -119,18 +119,14 @@ class VideoReader:
                 f"video {self.path}: no frame images ({', '.join(IMAGE_SUFFIXES)}, regular files) in the folder"
             )
         self._files = [self.path / name for name in sorted(files)]
-        return len(self._files), float(fps), self._frame_size(0)
+        width, height, _ = self._frame_plan(0)
+        return len(self._files), float(fps), (width, height)
 
     def _check_pixels(self, width: int, height: int, what: str) -> None:
         if self._max_decode_pixels is not None and width * height > self._max_decode_pixels:
             raise ValueError(
                 f"video {self.path}: {what} is {width}x{height}, more than max_decode_pixels={self._max_decode_pixels}"
             )
-
-    def _frame_size(self, index: int) -> tuple[int, int]:
-        """(width, height) of frame image `index` as its header gives it (checked against the budget)."""
-        width, height, _ = self._frame_plan(index)
-        return width, height
 
     def _open_file(self, fps: float | None, max_frames: int) -> tuple[int, float, np.ndarray]:
         if not self.path.is_file():

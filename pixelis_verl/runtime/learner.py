@@ -87,19 +87,18 @@ def build_learner(family: str, out_dir: Path, seed: int = 0, overrides: list[str
     try:
         base = build_tiny_model(family, staging / "base", seed=seed, warm_start=False, size="learner")
         start_from, steps = base, []
-        for number, stage in enumerate(STAGES):  # the CLI's overrides apply to every stage
-            run_dir = staging / f"{SFT_RUN}_{number}"
+        run_dirs = [staging / (SFT_RUN if number == 0 else f"{SFT_RUN}_{number}") for number in range(len(STAGES))]
+        for stage, run_dir in zip(STAGES, run_dirs, strict=True):  # the CLI's overrides apply to every stage
             steps.append(_sft(family, start_from, run_dir, [*stage, *(overrides or [])]))
             start_from = run_dir / "checkpoints" / f"global_step_{steps[-1]}" / "huggingface"
             _complete(start_from, base)
         model = staging / "model"
         shutil.copytree(start_from, model)
         # The model is kept once, below; the synthesised traces (~1.3 GB) can be made again from the recipe's seeds.
-        for number in range(len(STAGES)):
-            run_dir = staging / f"{SFT_RUN}_{number}"
+        for run_dir in run_dirs:
             shutil.rmtree(run_dir / "checkpoints")
             shutil.rmtree(run_dir / "data", ignore_errors=True)
-            shutil.move(run_dir, model / (SFT_RUN if number == 0 else f"{SFT_RUN}_{number}"))
+            shutil.move(run_dir, model / run_dir.name)
         marker = {
             "learner_version": LEARNER_VERSION,
             "family": family,

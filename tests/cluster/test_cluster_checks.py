@@ -13,9 +13,9 @@ from pixelis_verl.cluster import (
     attach,
     shown_env_value,
     submitted_env_vars,
+    write_private,
 )
 from pixelis_verl.config import compose_recipe, resolve
-from pixelis_verl.local_cluster import write_private
 from pixelis_verl.train import set_worker_env
 
 

@@ -41,12 +41,13 @@ def setup(tmp_path, limits_for):
     return run, requests, limits_for(media)
 
 
-def _serve(run, requests, limits) -> list[str]:
-    """Serve the stream to its end as the driver does; returns the ids whose answers were acknowledged."""
+def _serve(run, requests, limits, acknowledged: list[str]) -> None:
+    """Serve the stream to its end as the driver does, adding to `acknowledged` each id whose answer write returned
+    (kept when the power goes mid-run)."""
     answers = AnswerLog(run / "answers.jsonl")
     stream = RequestStream(JsonlFileSource(requests), run, limits, answers.positions, follow=False)
     buffer = ExperienceBuffer(run / "buffer", DIM, capacity=100)
-    acknowledged, batches = [], 0
+    batches = 0
     try:
         while batch := stream.next_batch(BATCH):
             vectors = np.random.default_rng(len(acknowledged)).standard_normal((len(batch), DIM)).astype(np.float32)
@@ -63,29 +64,24 @@ def _serve(run, requests, limits) -> list[str]:
         answers.close()
         stream.close()
         buffer.close()
-        acknowledged_ids.extend(acknowledged)
-    return acknowledged
 
 
-acknowledged_ids: list[str] = []
-
-
-def _run_with_power_loss(run, requests, limits, monkeypatch, crash_at) -> bool:
+def _run_with_power_loss(run, requests, limits, monkeypatch, crash_at, acknowledged) -> bool:
     """One process life with power lost after fsync `crash_at`; True when it crashed."""
     with monkeypatch.context() as patch:
         power = PowerLoss(run, patch, crash_at)
         try:
-            _serve(run, requests, limits)
+            _serve(run, requests, limits, acknowledged)
         except Crash:
             power.cut()
             return True
     return False
 
 
-def _check(run) -> None:
+def _check(run, acknowledged: list[str]) -> None:
     ids = [json.loads(line)["id"] for line in (run / "answers.jsonl").read_text().splitlines()]
     assert sorted(ids) == sorted(GOOD), "each valid request answered exactly once"
-    assert set(acknowledged_ids) <= set(ids), "an acknowledged answer was lost"
+    assert set(acknowledged) <= set(ids), "an acknowledged answer was lost"
     letters = [json.loads(line) for line in (run / "dead_letter.jsonl").read_text().splitlines()]
     assert len(letters) == len({(x["source"], x["offset"]) for x in letters}) == BAD, "each bad record once"
     buffer = ExperienceBuffer(run / "buffer", DIM, capacity=100)
@@ -102,7 +98,7 @@ def _fsyncs(run, requests, limits, monkeypatch) -> int:
     """How many fsyncs an uninterrupted run makes (the run directory is emptied again)."""
     with monkeypatch.context() as patch:
         power = PowerLoss(run, patch)
-        _serve(run, requests, limits)
+        _serve(run, requests, limits, [])
     _empty(run)
     return power.fsyncs
 
@@ -116,13 +112,13 @@ def test_power_lost_at_any_fsync_once_or_twice_in_a_row_loses_nothing_acknowledg
     assert total > 20
     for first in range(1, total + 1):
         for second in (None, *SECOND):
-            acknowledged_ids.clear()
-            assert _run_with_power_loss(run, requests, limits, monkeypatch, first)
+            acknowledged: list[str] = []
+            assert _run_with_power_loss(run, requests, limits, monkeypatch, first, acknowledged)
             if second is not None:
-                _run_with_power_loss(run, requests, limits, monkeypatch, second)
-            _serve(run, requests, limits)  # the last restart runs to the end
+                _run_with_power_loss(run, requests, limits, monkeypatch, second, acknowledged)
+            _serve(run, requests, limits, acknowledged)  # the last restart runs to the end
             try:
-                _check(run)
+                _check(run, acknowledged)
             except AssertionError as e:
                 raise AssertionError(f"power lost after fsync {first} of {total}, then {second}: {e}") from e
             _empty(run)
