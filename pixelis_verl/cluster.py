@@ -71,6 +71,7 @@ def attach(cfg: DictConfig) -> None:
 
 
 RAY_AUTH_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH")
+AUTH_FOLDER_PREFIX = "pixelis-ray-auth-"  # + the process id: a folder whose process is gone is stale
 
 
 def write_private(path: Path, text: str) -> None:
@@ -94,7 +95,8 @@ def private_ray_auth(cfg: DictConfig) -> Iterator[None]:
     if in_ray_job() or address or "RAY_AUTH_MODE" in os.environ:
         yield
         return
-    folder = Path(tempfile.mkdtemp(prefix="pixelis-ray-auth-"))  # 0700
+    _remove_stale_tokens()
+    folder = Path(tempfile.mkdtemp(prefix=f"{AUTH_FOLDER_PREFIX}{os.getpid()}-"))  # 0700
     token = folder / "token"
     write_private(token, secrets.token_hex(32))
     os.environ.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)})
@@ -106,6 +108,14 @@ def private_ray_auth(cfg: DictConfig) -> Iterator[None]:
             os.environ.pop(name, None)
         _reload_ray_auth()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _remove_stale_tokens() -> None:
+    """Remove token folders that runs killed before their cleanup left behind (named by their process id)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{AUTH_FOLDER_PREFIX}*-*"):
+        pid = folder.name.removeprefix(AUTH_FOLDER_PREFIX).split("-")[0]
+        if pid.isdigit() and folder.stat().st_uid == os.getuid() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _reload_ray_auth() -> None:

@@ -6,14 +6,14 @@ engine exactly as for CC-RFT. `serve()` replaces `fit()` with the online loop, o
 per step:
 
     stream -> embed (policy) -> retrieve (buffer) -> rollout n trajectories (agent loop + tools + reward loop)
-           -> vote -> store (buffer WAL) -> answer (written, fsynced) -> commit offset
+           -> vote -> store (buffer WAL) -> answer + commit the offset (one ledger transaction)
            -> gate -> update the FSDP actor -> KL(policy || EMA) corridor: accept (EMA absorbs it) or roll back
            -> sync the rollout's weights
 
-A crash loses nothing accepted and repeats nothing answered: answers are on disk before the offset commits
-(a request handed out again is skipped by id), the buffer replays its log, and the actor, its EMA reference
-and the corridor restart from the last checkpoint (updates after it are redone by later requests, not
-replayed).
+A crash loses nothing accepted and repeats nothing answered: an answer and the offset past it commit together
+(`ttrl/ledger.py`; a request handed out again is skipped by id), the buffer replays its log, and the actor, its
+EMA reference and the corridor restart from the last checkpoint (updates after it are redone by later requests,
+not replayed).
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from pixelis_verl.rewards.manager import item_trajectory, response_ids
 from pixelis_verl.rewards.trajectory import Trajectory
 from pixelis_verl.runtime.upstream import compute_old_log_prob, compute_ref_log_prob, update_actor
 from pixelis_verl.tools.media import tool_media_limits
-from pixelis_verl.ttrl.answers import AnswerLog
 from pixelis_verl.ttrl.buffer import ExperienceBuffer, normalise
 from pixelis_verl.ttrl.config import TTRLConfig
 from pixelis_verl.ttrl.corridor import KLCorridor, token_kl
@@ -94,12 +93,11 @@ class TTRLTrainer(RayPPOTrainer):
             experiment_name=self.config.trainer.experiment_name,
             default_backend=self.config.trainer.logger,
         )
-        self.answers = AnswerLog(self.out_dir / "answers.jsonl")
         tool_config = self.config.actor_rollout_ref.rollout.multi_turn.tool_config_path
         limits = RecordLimits(tool_media_limits(tool_config, self.data_root), ttrl.stream.max_line_bytes,
                               ttrl.stream.max_images, ttrl.stream.max_record_pixels)  # fmt: skip
         source = open_source(ttrl.stream.path, ttrl.stream.pattern)
-        self.stream = RequestStream(source, self.out_dir, limits, self.answers.positions, ttrl.stream.follow)
+        self.stream = RequestStream(source, self.out_dir, limits, ttrl.stream.follow)
         self._resume()
         self.checkpoint_manager.update_weights(self.global_steps)
         metrics: dict[str, float] = {}
@@ -117,7 +115,6 @@ class TTRLTrainer(RayPPOTrainer):
                         break
                     time.sleep(ttrl.stream.poll_seconds)
         finally:
-            self.answers.close()
             self.stream.close()
         if self.global_steps > self.saved_steps:  # the stream ran dry: keep what was learnt since the last save
             self._save()
@@ -218,9 +215,7 @@ class TTRLTrainer(RayPPOTrainer):
         # Experience before answer: a crash between the two repeats the request (one more experience for it), where
         # the other order lost the experience for good (the answered request is skipped on restart).
         self.buffer.add_many(embeddings, [r.confidence for r in results], payloads)
-        self.answers.write(records)
-        for request in requests:
-            self.stream.commit(request)
+        self.stream.answer(requests, records)  # answers and the stream position: one transaction
         self.served += len(requests)
         if self.served % self.ttrl.buffer.snapshot_every < len(requests):
             self.buffer.snapshot()

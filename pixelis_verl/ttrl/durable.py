@@ -6,9 +6,10 @@ record off the file, so the next append starts on a line of its own. Any other b
 record, bytes that are not UTF-8, a record that is not an object) is not something a crash makes: it fails
 with `DurableFileError` naming the file and line, instead of silently dropping every record after it.
 
-Whole-file replacement (`replace_text`, the stream's offsets, the checkpoint marker): the new content is
-written to a temporary file and fsynced, renamed over the old one, then the directory is fsynced, so after a
-power loss the file holds the old content or the new one, never a mix or nothing.
+Whole-file replacement (`replace_text`: the checkpoint marker): the new content is written to a temporary file
+and fsynced, renamed over the old one, then the directory is fsynced, so after a power loss the file holds the
+old content or the new one, never a mix or nothing. (The stream's answers, dead letters and position are in
+SQLite instead: `ttrl/ledger.py`.)
 
 A new file or folder is a new name in its parent, and a name is durable only once the parent is fsynced: an
 fsynced append to a file whose name was lost is lost with it. `make_dirs` and `open_append` fsync the parent of
@@ -38,11 +39,6 @@ def append_lines(file: IO[str], lines: list[str]) -> None:
     """Write whole lines (each ending in a newline) and return only once they are on disk."""
     file.write("".join(lines))
     sync_file(file)
-
-
-def append_record(path: Path, record: dict[str, Any]) -> None:
-    with open_append(path) as out:
-        append_lines(out, [json.dumps(record) + "\n"])
 
 
 def make_dirs(path: Path) -> None:

@@ -12,8 +12,8 @@ A record is `{"id", "question", "images": [path or data URI, ...] | "video": pat
 paths resolve inside the configured data root, `data:image/png;base64,...` URIs carry an image inline; a video
 request is shown its first frame.
 
-Hostile input is the normal case. Every line becomes either a request or exactly one dead letter (the
-dead-letter JSONL, with a one-line reason), and nothing a line holds stops the stream:
+Hostile input is the normal case. Every line becomes either a request or exactly one dead letter (a row of the
+run's ledger, `ttrl/ledger.py`, with a one-line reason), and nothing a line holds stops the stream:
 
 - **limits before work** (`RecordLimits`): a line longer than `max_line_bytes` is skipped without being held in
   memory; more than `max_images` images, an image whose header claims more than the tools' `max_decode_pixels`,
@@ -21,20 +21,19 @@ dead-letter JSONL, with a one-line reason), and nothing a line holds stops the s
   `max_source_pixels` are downscaled as they load and video frames decode at most at `max_frame_pixels` (the
   tools' own media budget, `tools/media.py`);
 - **text the rest of the system can carry**: JSON nested too deeply, numbers too long to parse, and strings that
-  cannot be encoded as UTF-8 (a lone surrogate would crash the tokenizer, the answer log or a print after the
+  cannot be encoded as UTF-8 (a lone surrogate would crash the tokenizer, the ledger or a print after the
   rollout) are refused at parse;
-- **ids unique per run**: `1` and `"1"` are different ids (the answer log keeps the id as given); a record whose
+- **ids unique per run**: `1` and `"1"` are different ids (the ledger keys an id by its JSON form); a record whose
   id was already handed out or answered at another position is dead-lettered as a duplicate; the same record
   handed out again after a crash (answered, its offset not yet committed) is skipped, not answered twice;
-- **one dead letter per record**: a line already dead-lettered before a crash is not dead-lettered again, and a
-  torn last letter is cut when the stream opens;
+- **one dead letter per record**: a line already dead-lettered before a crash is not dead-lettered again;
 - anything else that goes wrong while reading one record (a bug, an exotic file) is that record's dead letter,
   with the exception's type as its reason.
 
-`RequestStream.commit(request)` marks a request done once its answer is written; the committed position,
-saved atomically and durably, only ever moves over a contiguous run of done requests, so a restart resumes after
-the last request whose answer (or dead letter) is on disk and before every other one. An unreadable offsets
-file restarts from the beginning, which the answer log and the dead letters make safe.
+`RequestStream.answer(requests, records)` writes the answers and the committed position in one transaction; the
+position only ever moves over a contiguous run of done lines, so a restart resumes after the last line whose
+answer (or dead letter) is in the ledger and before every other one; a line re-read after a crash is skipped
+if the ledger holds its answer or its letter.
 """
 
 from __future__ import annotations
@@ -44,10 +43,9 @@ import base64
 import binascii
 import fcntl
 import json
-import logging
 import os
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -55,11 +53,9 @@ from typing import IO, Any
 from PIL import Image
 
 from pixelis_verl.tools.media import MediaError, MediaLimits, decode_image, open_video, resolve_path
-from pixelis_verl.ttrl.durable import append_record, make_dirs, read_records, replace_text
+from pixelis_verl.ttrl.durable import make_dirs
+from pixelis_verl.ttrl.ledger import Ledger, Position
 
-logger = logging.getLogger(__name__)
-
-Position = tuple[str, int]  # (file name, byte offset just after the record's line)
 RequestId = str | int  # as the record gives it; `id_key` tells 1 from "1"
 MAX_DEAD_RECORD_CHARS = 2000  # of the raw line kept in a dead letter
 MAX_ID_CHARS = 256  # of an id's JSON form
@@ -273,49 +269,27 @@ def parse_request(line: bytes, limits: RecordLimits) -> Request:
 
 
 class RequestStream:
-    """Parsed requests from a source; dead letters and the committed position live in `state_dir`.
+    """Parsed requests from a source; answers, dead letters and the committed position live in the ledger
+    (`ttrl/ledger.py`) in `state_dir`.
 
-    `answered` maps the id key of every request answered in earlier runs to the position it was read at (None
-    when the answer log predates positions): see the module docstring on ids. Without `follow`, the source is
-    complete: a last line without its newline is read too. One process at a time serves a state directory (a
-    lock held until `close` or exit); a second one fails with `StreamError` instead of interleaving answers.
+    See the module docstring on ids. Without `follow`, the source is complete: a last line without its newline is
+    read too. One process at a time serves a state directory (a lock held until `close` or exit); a second one
+    fails with `StreamError` instead of interleaving answers.
     """
 
-    def __init__(
-        self,
-        source: RequestSource,
-        state_dir: str | Path,
-        limits: RecordLimits,
-        answered: Mapping[str, Position | None] | None = None,
-        follow: bool = True,
-    ):
+    def __init__(self, source: RequestSource, state_dir: str | Path, limits: RecordLimits, follow: bool = True):
         self.source, self.limits, self.follow = source, limits, follow
         self.state_dir = Path(state_dir)
         make_dirs(self.state_dir)
         self._lock = _lock(self.state_dir / LOCK_FILE)
-        self.offsets_path = self.state_dir / "offsets.json"
-        self.dead_letter_path = self.state_dir / "dead_letter.jsonl"
-        self.committed: Position | None = self._load()
+        self.ledger = Ledger(self.state_dir)
+        self.committed: Position | None = self.ledger.committed()
+        self._saved = self.committed  # the committed position the ledger holds
         self._read_to: Position | None = self.committed  # what has been handed out
         self._in_flight: list[Position] = []  # handed out, in stream order
         self._done: set[Position] = set()
-        self._answered: dict[str, Position | None] = dict(answered or {})  # earlier runs: id key -> position
-        self._ids: dict[str, Position] = {}  # handed out by this process: id key -> position
-        # Dead-lettered before a crash (this process never reads a position twice: only those need remembering).
-        self._dead: set[Position] = {(str(r.get("source")), int(r.get("offset", -1)))
-                                     for r in read_records(self.dead_letter_path)}  # fmt: skip
-        self.dead_letters = 0
-
-    def _load(self) -> Position | None:
-        if not self.offsets_path.exists():
-            return None
-        try:
-            name, offset = json.loads(self.offsets_path.read_text(encoding="utf-8"))["position"]
-            return str(name), int(offset)
-        except (ValueError, KeyError, TypeError) as exc:
-            logger.warning("%s unreadable (%s): reading the stream from its start; answered requests and dead "
-                           "letters are skipped", self.offsets_path, type(exc).__name__)  # fmt: skip
-            return None
+        self._ids: dict[str, Position] = {}  # handed out and not yet answered: id key -> position
+        self.dead_letters = 0  # by this process
 
     def next_batch(self, size: int) -> list[Request]:
         """Up to `size` valid requests after those already handed out; bad records are dead-lettered on the way."""
@@ -323,14 +297,11 @@ class RequestStream:
         for position, line in self.source.lines(self._read_to, self.limits.max_line_bytes, final=not self.follow):
             self._read_to = position
             self._in_flight.append(position)
-            if position in self._dead:  # dead-lettered before a crash
+            if line is not None and not line.strip() or self.ledger.is_dead(position):  # blank, or a letter already
                 self._finish(position)
                 continue
             if line is None:
                 self._dead_letter(position, b"", f"line longer than {self.limits.max_line_bytes} bytes")
-                continue
-            if not line.strip():
-                self._finish(position)
                 continue
             try:
                 request = parse_request(line, self.limits)
@@ -350,36 +321,49 @@ class RequestStream:
     def _admit(self, request: Request, line: bytes) -> bool:
         """Whether `request` is to be served: not answered already, not a duplicate id (dead-lettered)."""
         key, position = request.key, request.position
-        first = self._answered.get(key, self._ids.get(key))
-        if key in self._answered and first in (None, position):
+        answered = self.ledger.answered_at(key)
+        if answered == position:
             self._finish(position)  # answered before a crash, its offset not yet committed
             return False
-        if first is not None and first != position:
+        first = answered or self._ids.get(key)
+        if first is not None:
             self._dead_letter(position, line, f"duplicate id {key[:80]} (first read at {first[0]}:{first[1]})")
             return False
         self._ids[key] = position
         return True
 
+    def answer(self, requests: list[Request], records: list[dict[str, Any]]) -> None:
+        """Record the requests' answers (`records`, one each) and commit the positions they complete, in one
+        transaction: durable when it returns."""
+        for request in requests:
+            self._done.add(request.position)
+            del self._ids[request.key]
+        answers = [(r.key, r.position, record) for r, record in zip(requests, records, strict=True)]
+        self._saved = self._advance() or self._saved
+        self.ledger.add_answers(answers, self._saved)
+
     def close(self) -> None:
+        """Release the ledger and the lock; writes nothing (what a crash would skip, a close skips too)."""
+        self.ledger.close()
         self._lock.close()
 
-    def commit(self, request: Request) -> None:
-        """The request's answer is written: its position may be committed once all before it are too."""
-        self._finish(request.position)
-
     def _dead_letter(self, position: Position, line: bytes, reason: str) -> None:
-        record = {"source": position[0], "offset": position[1], "reason": reason,
-                  "record": line.decode("utf-8", "replace")[:MAX_DEAD_RECORD_CHARS]}  # fmt: skip
-        append_record(self.dead_letter_path, record)
+        self._done.add(position)
+        text = line.decode("utf-8", "replace")[:MAX_DEAD_RECORD_CHARS]
+        self._saved = self._advance() or self._saved
+        self.ledger.add_dead_letter(position, reason, text, self._saved)
         self.dead_letters += 1
-        self._finish(position)
 
     def _finish(self, position: Position) -> None:
+        """A line that needs no write (blank, or answered or dead-lettered before a crash): done. Its position is
+        saved with the next write; lost in a crash, the line is read and skipped again."""
         self._done.add(position)
-        advanced = False
+        self._advance()
+
+    def _advance(self) -> Position | None:
+        """Move the committed position over the done prefix of the in-flight lines; returns it when the ledger does
+        not hold it yet (the caller writes it), else None."""
         while self._in_flight and self._in_flight[0] in self._done:
             self.committed = self._in_flight.pop(0)
             self._done.discard(self.committed)
-            advanced = True
-        if advanced:
-            replace_text(self.offsets_path, json.dumps({"position": list(self.committed)}))
+        return None if self.committed == self._saved else self.committed

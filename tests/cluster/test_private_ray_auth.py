@@ -4,12 +4,13 @@ import os
 import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import pytest
 from omegaconf import OmegaConf
 
-from pixelis_verl.cluster import private_ray_auth
+from pixelis_verl.cluster import AUTH_FOLDER_PREFIX, private_ray_auth
 
 CFG = OmegaConf.create({"ray_kwargs": {"ray_init": {"num_cpus": 1}}})
 
@@ -28,6 +29,19 @@ def test_a_private_instance_gets_a_private_token_for_the_run_only(no_ray_env):
         assert stat.S_IMODE(os.stat(os.path.dirname(token)).st_mode) == 0o700
         assert len(open(token).read()) == 64
     assert "RAY_AUTH_MODE" not in os.environ and not os.path.exists(token)
+
+
+def test_a_token_folder_left_by_a_killed_run_is_removed_by_the_next(no_ray_env, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f"{AUTH_FOLDER_PREFIX}{dead.stdout.strip()}-x1"  # its process is gone (SIGKILL, no cleanup)
+    alive = tmp_path / f"{AUTH_FOLDER_PREFIX}{os.getppid()}-x2"  # another run, still going
+    for folder in (stale, alive):
+        folder.mkdir()
+        (folder / "token").write_text("t")
+    with private_ray_auth(CFG):
+        pass
+    assert not stale.exists() and alive.exists()
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,9 @@ def test_replace_text_syncs_the_new_file_before_the_rename_and_the_directory_aft
     monkeypatch.setattr(durable.os, "fsync", lambda fd: events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
                         or real_fsync(fd))  # fmt: skip
     monkeypatch.setattr(durable.os, "replace", lambda a, b: events.append(("replace",)) or real_replace(a, b))
-    durable.replace_text(tmp_path / "offsets.json", '{"position": ["a", 1]}')
-    assert events == [("fsync", str(tmp_path / "offsets.json.tmp")), ("replace",), ("fsync", str(tmp_path))]
-    assert (tmp_path / "offsets.json").read_text() == '{"position": ["a", 1]}'
+    durable.replace_text(tmp_path / "marker.txt", '{"position": ["a", 1]}')
+    assert events == [("fsync", str(tmp_path / "marker.txt.tmp")), ("replace",), ("fsync", str(tmp_path))]
+    assert (tmp_path / "marker.txt").read_text() == '{"position": ["a", 1]}'
 
 
 def test_a_crash_before_the_rename_leaves_the_old_content(tmp_path, monkeypatch):

@@ -1,13 +1,16 @@
 """The request stream: bad records dead-lettered with reasons, tailing, and commits only over answered requests."""
 
 import base64
+import contextlib
 import dataclasses
 import io
 import json
 import os
+import resource
 import subprocess
 import sys
 import textwrap
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +80,7 @@ def test_bad_records_go_to_the_dead_letter_file_and_the_stream_goes_on(root, tmp
     assert requests[0].images[0].size == (16, 16) and requests[1].video == root / "clip.mp4"
     assert requests[1].images[0].size == (24, 16)  # a video request is shown its first frame
     assert requests[1].options == ["left", "right"] and requests[2].images[0].getpixel((0, 0)) == (255, 0, 0)
-    dead = [json.loads(line) for line in stream.dead_letter_path.read_text().splitlines()]
+    dead = list(stream.ledger.dead_letters())
     assert len(dead) == len(BAD)
     for letter, reason in zip(dead, BAD, strict=True):
         assert reason in letter["reason"], letter
@@ -89,15 +92,16 @@ def test_the_committed_position_moves_only_over_answered_requests(root, tmp_path
     _write(path, [json.dumps({**GOOD[0], "id": f"r{i}"}) for i in range(4)])
     stream = RequestStream(JsonlFileSource(path), tmp_path / "state", limits_for(root))
     first, second, third, fourth = stream.next_batch(4)
-    stream.commit(second)
-    assert stream.committed is None  # r0 is not answered yet
-    stream.commit(first)
-    assert stream.committed == second.position
-    stream.commit(fourth)
+    stream.answer([second], [{}])
+    assert stream.committed is None and stream.ledger.committed() is None  # r0 is not answered yet
+    stream.answer([first], [{}])
+    assert stream.committed == stream.ledger.committed() == second.position
+    stream.answer([fourth], [{}])
     stream.close()  # the process died, and its run-directory lock with it
-    # A restart (crash after r0, r1 and r3 were answered) resumes at r2: r3 is served again, r0 and r1 never.
+    # A restart (crash after r0, r1 and r3 were answered) resumes at r2: r3 is read again and skipped, answered.
     again = RequestStream(JsonlFileSource(path), tmp_path / "state", limits_for(root))
-    assert [r.id for r in again.next_batch(10)] == ["r2", "r3"]
+    assert [r.id for r in again.next_batch(10)] == ["r2"]
+    assert again.committed == second.position  # r2 holds it back
 
 
 def test_a_growing_file_is_tailed_and_a_half_written_line_waits(root, tmp_path, limits_for):
@@ -118,8 +122,7 @@ def test_a_directory_source_reads_files_in_name_order_and_picks_up_new_ones(root
     stream = RequestStream(JsonlDirSource(folder), tmp_path / "state", limits_for(root))
     batch = stream.next_batch(10)
     assert [r.id for r in batch] == ["a", "b"]
-    for request in batch:
-        stream.commit(request)
+    stream.answer(batch, [{}, {}])
     _write(folder / "003.jsonl", [json.dumps({**GOOD[0], "id": "c"})])
     stream.close()
     restarted = RequestStream(JsonlDirSource(folder), tmp_path / "state", limits_for(root))
@@ -166,7 +169,7 @@ def test_poison_records_each_become_one_dead_letter_and_the_good_ones_around_the
     path.write_bytes(("\n".join(lines) + "\n").encode("utf-8", "surrogateescape").replace(b"\xc3\xbf", b"\xff"))
     stream = RequestStream(JsonlFileSource(path), tmp_path / "state", limits)
     assert [r.id for r in stream.next_batch(100)] == ["first", "last"]
-    dead = [json.loads(line) for line in stream.dead_letter_path.read_text().splitlines()]
+    dead = list(stream.ledger.dead_letters())
     assert len(dead) == len(poison) == stream.dead_letters
     for letter, reason in zip(dead, poison, strict=True):
         assert reason.strip() in letter["reason"] and "\n" not in letter["reason"], (reason, letter["reason"])
@@ -180,7 +183,7 @@ def test_ids_are_unique_per_run_and_keep_their_type(root, tmp_path, limits_for):
     stream = RequestStream(JsonlFileSource(path), tmp_path / "state", limits_for(root))
     batch = stream.next_batch(10)
     assert [r.id for r in batch] == [1, "1", "2"]  # the integer 1 and the string "1" are two ids
-    (letter,) = [json.loads(line) for line in stream.dead_letter_path.read_text().splitlines()]
+    (letter,) = stream.ledger.dead_letters()
     assert letter["reason"].startswith("duplicate id 1 (first read at requests.jsonl:")
 
 
@@ -188,21 +191,22 @@ def test_a_restart_skips_answered_requests_dead_letters_once_and_refuses_an_answ
     root, tmp_path, limits_for
 ):
     path, state = tmp_path / "requests.jsonl", tmp_path / "state"
-    _write(path, [json.dumps({"id": "a", "question": "q", "images": ["a.png"]}), "{bad", "[1]"])
+    record = {"question": "q", "images": ["a.png"]}
+    _write(path, [json.dumps({**record, "id": "p"}), json.dumps({**record, "id": "a"}), "{bad", "[1]"])
     stream = RequestStream(JsonlFileSource(path), state, limits_for(root))
-    (a,) = stream.next_batch(10)
+    p, a = stream.next_batch(10)
     assert stream.dead_letters == 2
-    # Crash: "a" answered (in the answer log) but no offset committed; the second letter was torn mid-write.
-    (state / "offsets.json").write_text("")  # an unreadable offsets file restarts from the top, safely
-    letters = stream.dead_letter_path.read_bytes()
-    stream.dead_letter_path.write_bytes(letters[: letters.rindex(b"{") + 15])
-    _write(path, [json.dumps({"id": "a", "question": "again", "images": ["a.png"]})])
-    stream.close()
-    again = RequestStream(JsonlFileSource(path), state, limits_for(root), answered={a.key: a.position})
-    assert again.next_batch(10) == []  # "a" answered, "{bad" dead already, "[1]" dead-lettered again (torn)
-    reasons = [json.loads(line)["reason"] for line in again.dead_letter_path.read_text().splitlines()]
-    assert reasons[0] == "not JSON" and reasons[1] == "not a JSON object" and reasons[2].startswith("duplicate id")
-    assert len(reasons) == 3 and again.committed == ("requests.jsonl", path.stat().st_size)
+    stream.answer([a], [{"answer": "A"}])
+    assert stream.ledger.committed() is None  # "p" is still in flight: nothing after it is committed
+    stream.close()  # crash: "a" answered and both letters written, none of it behind the committed position
+    _write(path, [json.dumps({**record, "id": "a", "question": "again"})])
+    again = RequestStream(JsonlFileSource(path), state, limits_for(root))
+    assert [r.id for r in again.next_batch(10)] == ["p"]  # "a" answered, both letters written: skipped
+    reasons = [letter["reason"] for letter in again.ledger.dead_letters()]
+    assert reasons[:2] == ["not JSON", "not a JSON object"] and reasons[2].startswith('duplicate id "a"')
+    assert len(reasons) == 3
+    again.answer([p], [{"answer": "P"}])
+    assert again.committed == again.ledger.committed() == ("requests.jsonl", path.stat().st_size)
 
 
 _JSON = st.recursive(
@@ -213,26 +217,52 @@ _JSON = st.recursive(
 _RECORDS = st.fixed_dictionaries(
     {"id": _JSON, "question": _JSON}, optional={"images": _JSON, "video": _JSON, "options": _JSON, "tools": _JSON}
 )
+_POISON = st.one_of(
+    st.integers(1_000, 200_000).map(lambda depth: "[" * depth + "]" * depth),  # nesting
+    st.integers(100, 20_000).map(lambda digits: '{"id": ' + "9" * digits + ', "question": "q", "images": ["a.png"]}'),
+    st.sampled_from(["\\ud800", "\\udfff", "\\u0000"]).map(
+        lambda escape: '{"id": "' + escape + '", "question": "q' + escape + '", "images": ["a' + escape + '.png"]}'
+    ),  # lone surrogates and NULs, escaped as JSON carries them
+    st.integers(200, 5_000).map(lambda n: json.dumps({"id": "p", "question": "q", "images": ["x" * n + ".png"]})),
+    st.integers(9, 50_000).map(lambda n: json.dumps({"id": "m", "question": "q", "images": ["a.png"] * n})),
+).map(str.encode)
 _LINES = st.lists(
-    st.binary(max_size=64) | (_JSON | _RECORDS).map(lambda v: json.dumps(v).encode()),
+    st.binary(max_size=64) | (_JSON | _RECORDS).map(lambda v: json.dumps(v).encode()) | _POISON,
     max_size=12,
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@contextlib.contextmanager
+def _address_space_capped(extra: int):
+    """Cap this process's address space at its current size plus `extra` bytes, the hard limit untouched."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    used = int(Path("/proc/self/statm").read_text().split()[0]) * resource.getpagesize()
+    resource.setrlimit(resource.RLIMIT_AS, (used + extra, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+@settings(max_examples=150, deadline=timedelta(seconds=20), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lines=_LINES)
 def test_whatever_the_lines_hold_each_is_a_request_a_dead_letter_or_blank_and_nothing_escapes(
     root, tmp_path_factory, limits_for, lines
 ):
+    """Arbitrary bytes, JSON, records and poison, each example within 256 MiB more memory and 20 s."""
     lines = [line.replace(b"\n", b" ") for line in lines]
     lines += [json.dumps({"id": f"ok{i}", "question": "q", "images": ["a.png"]}).encode() for i in range(2)]
     work = tmp_path_factory.mktemp("fuzz")
     (work / "requests.jsonl").write_bytes(b"".join(line + b"\n" for line in lines))
     stream = RequestStream(JsonlFileSource(work / "requests.jsonl"), work / "state", limits_for(root))
-    served = stream.next_batch(1000)
+    with _address_space_capped(256 << 20):
+        served = stream.next_batch(1000)
     blank = sum(1 for line in lines if not line.strip())
     assert len(served) + stream.dead_letters + blank == len(lines)
     assert [r.id for r in served][-2:] == ["ok0", "ok1"]
+    memory = [letter for letter in stream.ledger.dead_letters() if "MemoryError" in letter["reason"]]
+    assert not memory, "a record was refused by the memory cap, not by a limit"
+    stream.close()
 
 
 def test_without_follow_a_last_line_lacking_its_newline_is_served(root, tmp_path, limits_for):
@@ -246,8 +276,8 @@ def test_a_stream_file_replaced_by_a_shorter_one_stops_with_a_clear_error(root, 
     path = tmp_path / "requests.jsonl"
     _write(path, [json.dumps({**GOOD[0], "id": f"r{i}"}) for i in range(3)])
     stream = RequestStream(JsonlFileSource(path), tmp_path / "state", limits_for(root))
-    for request in stream.next_batch(10):
-        stream.commit(request)
+    batch = stream.next_batch(10)
+    stream.answer(batch, [{}] * len(batch))
     stream.close()
     path.write_text(json.dumps(GOOD[0]) + "\n")
     again = RequestStream(JsonlFileSource(path), tmp_path / "state", limits_for(root))
@@ -289,7 +319,7 @@ MEMORY_BUDGET = textwrap.dedent("""
     used = int(Path("/proc/self/statm").read_text().split()[0]) * resource.getpagesize()
     resource.setrlimit(resource.RLIMIT_AS, (used + (256 << 20), resource.RLIM_INFINITY))
     print(json.dumps({"served": [r.id for r in stream.next_batch(10)],
-                      "reasons": [json.loads(l)["reason"] for l in stream.dead_letter_path.read_text().splitlines()]}))
+                      "reasons": [letter["reason"] for letter in stream.ledger.dead_letters()]}))
 """)
 
 

@@ -1,10 +1,11 @@
 """End to end: the TTRL loop on verl's workers (FSDP actor, hf rollout, tool agent loop, reward loop) on CPU.
 
 `python -m pixelis_verl.train --config-name ttrl_tiny_cpu` serves a synthetic stream of 32 requests with 4 bad
-records mid-batch (a lone surrogate, bad JSON, a duplicate id, a missing question). The first process is killed
-with SIGKILL mid-stream (after its first checkpoint), the same command is run again, and the union of what both
-wrote is checked: every valid request answered exactly once, every bad record dead-lettered once, an accepted
-update that the rollout then ran with, the corridor logged every update, checkpoints pruned whole across the restart.
+records mid-batch (a lone surrogate, bad JSON, a duplicate id, a missing question). The run is killed with SIGKILL
+twice (after its first answers, then mid-stream after a checkpoint), the same command is run again each time,
+and what the three starts wrote together is checked: every valid request answered exactly once, every bad
+record dead-lettered once, an accepted update that the rollout then ran with, the corridor logged every update,
+checkpoints pruned whole across the restarts.
 """
 
 import json
@@ -13,11 +14,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from pixelis_verl.config import REPO_ROOT
+from pixelis_verl.ttrl.ledger import LEDGER_FILE, Ledger
 
 pytestmark = pytest.mark.e2e
 
@@ -34,10 +37,15 @@ CMD = [
 ]  # fmt: skip
 
 
-def _answers(path: Path) -> list[dict]:
-    if not path.exists():
+def _ledger(run_dir: Path, table: str) -> list[dict]:
+    """The run's answers or dead letters, read beside the process writing them."""
+    if not (run_dir / "ttrl" / LEDGER_FILE).exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
+    ledger = Ledger(run_dir / "ttrl", read_only=True)
+    try:
+        return list(ledger.answers() if table == "answers" else ledger.dead_letters())
+    finally:
+        ledger.close()
 
 
 def _stop_ray() -> None:
@@ -45,44 +53,48 @@ def _stop_ray() -> None:
     subprocess.run([str(Path(sys.executable).parent / "ray"), "stop", "--force"], capture_output=True, timeout=120)
 
 
+def _start_and_kill(cmd: list[str], run_dir: Path, log: Path, ready: Callable[[int], bool]) -> int:
+    """Start the run and SIGKILL it (its whole process group) once `ready(answers so far)`; returns that count."""
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 900
+        while proc.poll() is None and time.monotonic() < deadline and not ready(len(_ledger(run_dir, "answers"))):
+            time.sleep(0.5)
+        assert proc.poll() is None, f"the run ended before it could be killed:\n{log.read_text()[-4000:]}"
+        answered = len(_ledger(run_dir, "answers"))
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    _stop_ray()
+    return answered
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> dict:
     run_dir = tmp_path_factory.mktemp("ttrl") / "run"
-    cmd, env = [*CMD, f"pixelis.run_dir={run_dir}"], {**os.environ}
-    answers = run_dir / "ttrl" / "answers.jsonl"
+    cmd = [*CMD, f"pixelis.run_dir={run_dir}"]
     latest = run_dir / "checkpoints" / "latest_checkpointed_iteration.txt"
-    log = (run_dir.parent / "first.log").open("w")
-    first = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 900
-    while first.poll() is None and time.monotonic() < deadline:
-        done = len(_answers(answers))
-        if (latest.exists() and done >= 8) or done >= NUM // 2:
-            break
-        time.sleep(0.5)
-    assert first.poll() is None, (
-        "the first run ended before it could be killed:\n" + (run_dir.parent / "first.log").read_text()[-4000:]
-    )
-    killed_after = len(_answers(answers))
-    os.killpg(first.pid, signal.SIGKILL)
-    first.wait()
+    # Killed twice: early (a few answers, maybe before any checkpoint), then after a checkpoint, mid-stream.
+    first = _start_and_kill(cmd, run_dir, run_dir.parent / "first.log", lambda done: done >= 3)
+    second = _start_and_kill(cmd, run_dir, run_dir.parent / "second.log",
+                             lambda done: (latest.exists() and done >= first + 8) or done >= NUM // 2)  # fmt: skip
+    third = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1200)
     _stop_ray()
-    second = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1200)
-    _stop_ray()
-    assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-4000:]
-    files = [run_dir / "metrics.1.jsonl", run_dir / "metrics.jsonl"]  # the killed start's, then the restart's
+    assert third.returncode == 0, third.stdout[-4000:] + third.stderr[-4000:]
+    files = [run_dir / "metrics.1.jsonl", run_dir / "metrics.2.jsonl", run_dir / "metrics.jsonl"]  # oldest first
     metrics = [json.loads(line) for path in files for line in path.read_text().splitlines()]
-    return {"dir": run_dir, "killed_after": killed_after, "second": second.stdout + second.stderr, "metrics": metrics,
+    return {"dir": run_dir, "killed_after": (first, second), "last": third.stdout + third.stderr, "metrics": metrics,
             "checkpointed": latest.exists()}  # fmt: skip
 
 
-def test_every_valid_request_is_answered_exactly_once_across_the_kill(run):
-    assert 0 < run["killed_after"] < NUM
-    ids = [record["id"] for record in _answers(run["dir"] / "ttrl" / "answers.jsonl")]
+def test_every_valid_request_is_answered_exactly_once_across_two_kills(run):
+    first, second = run["killed_after"]
+    assert 0 < first < second < NUM
+    ids = [record["id"] for record in _ledger(run["dir"], "answers")]
     assert sorted(ids) == [f"req-{i:05d}" for i in range(NUM)]  # none lost, none twice
 
 
-def test_bad_records_land_in_the_dead_letter_file(run):
-    letters = [json.loads(line) for line in (run["dir"] / "ttrl" / "dead_letter.jsonl").read_text().splitlines()]
+def test_each_bad_record_is_dead_lettered_once_across_two_kills(run):
+    letters = _ledger(run["dir"], "dead_letters")
     reasons = {letter["reason"] for letter in letters}
     assert len(letters) == len({letter["offset"] for letter in letters}) == NUM // 8  # each once, across the kill
     assert "not JSON" in reasons and "question must be a non-empty string" in reasons
@@ -92,7 +104,7 @@ def test_bad_records_land_in_the_dead_letter_file(run):
 
 def test_the_restart_resumed_from_the_checkpoint(run):
     if run["checkpointed"]:
-        assert "[ttrl] resumed from" in run["second"]
+        assert "[ttrl] resumed from" in run["last"]
 
 
 def test_checkpoints_are_pruned_whole_across_the_restart(run):
