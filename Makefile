@@ -25,7 +25,7 @@ install:
 	$(PIP) install -q -c constraints/cpu.txt -e ".[dev]"
 	# The OCR engine without its opencv-python requirement, which would clobber OpenCV contrib (see setup.py).
 	$(PIP) install -q --no-deps -c constraints/cpu.txt rapidocr_onnxruntime
-	$(PY) -m pixelis_verl.runtime.tiny --out $(TINY_DIR)
+	$(PY) -m pixelis_verl.tiny --out $(TINY_DIR)
 
 test:
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -50,7 +50,7 @@ demo-eval:
 # The learner model tier: a ~7M-parameter Qwen3-VL base, then phase-1 SFT on the card task family in two stages
 # through python -m pixelis_verl.sft (recipes/sft_learner_cpu.yaml); ~47 minutes once on 2 cores, cached in LEARNER_DIR.
 learner:
-	$(PY) -m pixelis_verl.runtime.learner --out $(LEARNER_DIR)
+	$(PY) -m pixelis_verl.tiny.learner --out $(LEARNER_DIR)
 
 # A recipe as a Ray job on a running cluster (docs/cluster.md), e.g.
 #   make submit RECIPE=rft_qwen25vl_7b OVERRIDES="trainer.nnodes=2" ADDRESS=http://127.0.0.1:8265

@@ -39,7 +39,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from pixelis_verl.run_metrics import read_metrics_file
-from pixelis_verl.runtime.tiny import build_tiny_model
+from pixelis_verl.tiny.build import build_tiny_model
 
 REPO = Path(__file__).resolve().parent.parent
 UPDATE_KEYS = ("old_log_prob", "ref", "adv", "update_actor", "update_weights")
@@ -126,7 +126,7 @@ def sft_figures(steps: int) -> dict[str, object]:
 
 
 def learner_rl_figures(steps: int, overrides: list[str]) -> dict[str, object]:
-    from pixelis_verl.runtime.learner import learner_model_path
+    from pixelis_verl.tiny.learner import learner_model_path
 
     model = f"actor_rollout_ref.model.path={learner_model_path()}"
     result: dict[str, object] = {"steps": steps}

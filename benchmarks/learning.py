@@ -42,7 +42,7 @@ from _report import report
 from pixelis_verl.eval.report import Bootstrap, arm_scores, paired_delta
 from pixelis_verl.rewards.trajectory_log import read_trajectories
 from pixelis_verl.run_metrics import read_metrics_file
-from pixelis_verl.runtime.learner import learner_model_path, read_marker
+from pixelis_verl.tiny.learner import learner_model_path, read_marker
 
 REPO = Path(__file__).resolve().parent.parent
 VAL_RATE = "val-aux/pixelis/synth_pixel/tool_bonus/mean@4"

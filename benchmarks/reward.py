@@ -37,10 +37,10 @@ from verl.experimental.reward_loop.reward_manager.naive import NaiveRewardManage
 from verl.utils import hf_tokenizer
 
 from pixelis_verl.config import compose_recipe, resolve
-from pixelis_verl.rewards.answers import compute_score
 from pixelis_verl.rewards.manager import PixelisRewardManager
 from pixelis_verl.rewards.rows import reward_row
-from pixelis_verl.tools.steps import OBSERVATION_DIM, STEPS_KEY
+from pixelis_verl.trajectory.answers import compute_score
+from pixelis_verl.trajectory.steps import OBSERVATION_DIM, STEPS_KEY
 
 TOOLS = ["zoom_in", "segment_object_at", "get_properties", "read_text", "zoom_in"]
 IMAGE_TOKENS = 256

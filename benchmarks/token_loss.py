@@ -28,7 +28,7 @@ from omegaconf import OmegaConf
 
 from pixelis_verl.data.pipeline import synth_sft_splits
 from pixelis_verl.paths import CONF_DIR
-from pixelis_verl.runtime.learner import learner_model_path
+from pixelis_verl.tiny.learner import learner_model_path
 
 KINDS = ["card_easy", "card", "card_hard"]
 

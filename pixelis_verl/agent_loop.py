@@ -39,10 +39,9 @@ from typing import Any
 from verl.experimental.agent_loop.agent_loop import AgentLoopOutput
 from verl.experimental.agent_loop.tool_agent_loop import ToolAgentLoop
 
-from pixelis_verl.rewards.trajectory_log import SECONDS_KEY
 from pixelis_verl.runtime.upstream import make_request_id
 from pixelis_verl.tools.state import release_trajectory
-from pixelis_verl.tools.steps import GROUP_KEY, STEPS_KEY, uses_pixel_ops
+from pixelis_verl.trajectory.steps import GROUP_KEY, SECONDS_KEY, STEPS_KEY, uses_pixel_ops
 
 
 @dataclass

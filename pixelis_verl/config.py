@@ -47,20 +47,20 @@ def _legacy_replacement(key: str) -> str:
 
 
 def _tiny_model(family: str) -> str:
-    from pixelis_verl.runtime.tiny import tiny_model_path
+    from pixelis_verl.tiny.build import tiny_model_path
 
     return str(tiny_model_path(family))
 
 
 def _learner_model(family: str) -> str:
     """The built learner (`make learner`); never built here: it takes tens of minutes, so a recipe says so."""
-    from pixelis_verl.runtime.learner import learner_root, read_marker
+    from pixelis_verl.tiny.learner import learner_root, read_marker
 
     path = learner_root() / family
     if read_marker(path) is None:
         raise RecipeError(
             f"the learner model {family} is not built in {path.parent}: run `make learner` "
-            "(python -m pixelis_verl.runtime.learner, ~47 minutes once), or set the model path"
+            "(python -m pixelis_verl.tiny.learner, ~47 minutes once), or set the model path"
         )
     return str(path)
 

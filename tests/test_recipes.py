@@ -14,8 +14,8 @@ from verl.utils.config import validate_config
 from verl.utils.import_utils import load_extern_object
 
 from pixelis_verl.config import CONF_DIR, REPO_ROOT, RecipeError, available_recipes, check, compose_recipe, resolve
-from pixelis_verl.runtime.tiny import tiny_model_path
 from pixelis_verl.sft.checks import check_sft
+from pixelis_verl.tiny.build import tiny_model_path
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 
@@ -170,7 +170,7 @@ def test_a_local_path_that_does_not_exist_fails_even_where_hub_ids_are_allowed()
 
 
 def _tiny_model_block(template):
-    from pixelis_verl.runtime.tiny import tiny_model_path
+    from pixelis_verl.tiny.build import tiny_model_path
 
     block = {"path": str(tiny_model_path("qwen2_5_vl")), "trust_remote_code": False, "custom_chat_template": template}
     return OmegaConf.create(block)

@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 from pixelis_verl.config import REPO_ROOT
-from pixelis_verl.runtime.tiny import tiny_model_path
+from pixelis_verl.tiny.build import tiny_model_path
 
 pytestmark = pytest.mark.e2e
 STEPS = 8

@@ -24,7 +24,7 @@ from pixelis_verl.cluster import CLUSTER_REPORT
 from pixelis_verl.config import REPO_ROOT
 from pixelis_verl.local_cluster import LocalCluster
 from pixelis_verl.rewards.dynamics import CHECKPOINT_FILE
-from pixelis_verl.runtime.tiny import tiny_model_path
+from pixelis_verl.tiny.build import tiny_model_path
 
 pytestmark = pytest.mark.e2e
 

@@ -26,7 +26,7 @@ DEFAULT_TOOLS = REPO_ROOT / "conf" / "tools" / "pixel_tools.yaml"
 
 def _model_path(value: str) -> str:
     if value.startswith("tiny:"):
-        from pixelis_verl.runtime.tiny import tiny_model_path
+        from pixelis_verl.tiny.build import tiny_model_path
 
         return str(tiny_model_path(value.split(":", 1)[1]))
     return value

@@ -25,7 +25,7 @@ from typing import Any
 
 from PIL import Image
 
-from pixelis_verl.ops.zoom import fit_size
+from pixelis_verl.ops.sizes import fit_size
 from pixelis_verl.tools.coords import get_coord_frame
 
 KINDS = ("golden", "self_correction", "trap")
@@ -89,7 +89,7 @@ class Trace:
     view: View
     steps: list[Step]
     answer: str
-    answer_metric: str = "exact"  # a key of pixelis_verl.rewards.answers.ANSWER_METRICS
+    answer_metric: str = "exact"  # a key of pixelis_verl.trajectory.answers.ANSWER_METRICS
     tools: list[str] = field(default_factory=list)  # the tools offered to the model; empty = every tool
     video: Video | None = None
     options: list[str] | None = None  # multiple-choice options, already written into the question

@@ -18,7 +18,7 @@ def view_for(tool_config: str | Path, model_path: str, max_pixels: int | None = 
     """
     from verl.utils import hf_processor
 
-    from pixelis_verl.runtime.processor import ImageBudget
+    from pixelis_verl.ops.sizes import ImageBudget
 
     processor = hf_processor(model_path)
     if processor is None:

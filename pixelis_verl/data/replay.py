@@ -24,7 +24,7 @@ from verl.tools.tool_registry import initialize_tools_from_config
 
 from pixelis_verl.data.cota import Observation, Step, Trace, TraceError, TraceSet
 from pixelis_verl.tools.state import release_trajectory
-from pixelis_verl.tools.steps import STEPS_KEY
+from pixelis_verl.trajectory.steps import STEPS_KEY
 
 MAX_PIXEL_DIFF = 1.0  # mean absolute difference (grey levels) two observation images may differ by
 
@@ -106,7 +106,7 @@ class ToolSession:
 
     @property
     def steps(self) -> list[dict[str, Any]]:
-        """The tools' step records of the calls made so far (`pixelis_verl.tools.steps.StepRecord`)."""
+        """The tools' step records of the calls made so far (`pixelis_verl.trajectory.steps.StepRecord`)."""
         return self.agent_data.extra_fields.get(STEPS_KEY, [])
 
     def __enter__(self) -> ToolSession:

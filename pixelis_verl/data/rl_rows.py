@@ -119,7 +119,7 @@ def rl_row(
             **extra_info,
             "question": question,
             "answer": answer,
-            "answer_metric": answer_metric,  # read by pixelis_verl.rewards.answers
+            "answer_metric": answer_metric,  # read by pixelis_verl.trajectory.answers
             "shown_max_pixels": shown_max_pixels,  # the trajectory viewer shows the images at the model's size
             "tools_kwargs": {"pixelis": pixelis},
             "tool_selection": tool_selection,

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-# How an item's answer is matched (``pixelis_verl.rewards.answers.ANSWER_METRICS``):
+# How an item's answer is matched (``pixelis_verl.trajectory.answers.ANSWER_METRICS``):
 # choice: an option letter or the option's text; exact: normalised text, numbers within 1%;
 # anls: Average Normalised Levenshtein Similarity (max over `answers`); mra: VSI-Bench's mean relative accuracy.
 METRICS = ("choice", "exact", "anls", "mra")

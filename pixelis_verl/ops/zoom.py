@@ -12,6 +12,8 @@ from typing import NamedTuple
 
 from PIL import Image
 
+from pixelis_verl.ops.sizes import fit_size
+
 PixelBox = tuple[int, int, int, int]  # x1, y1, x2, y2 in pixels; x2 and y2 exclusive, as in PIL's crop
 
 # Snapping a float box to whole pixels floors the top-left and ceils the bottom-right; this slack
@@ -25,21 +27,6 @@ REDUCING_GAP = 2.0  # PIL: >= 3 is indistinguishable from a full resample, 2 is 
 class Zoom(NamedTuple):
     image: Image.Image
     box: PixelBox  # the box actually cropped, in pixels of the input image
-
-
-def fit_size(width: int, height: int, *, min_pixels: int, max_pixels: int, factor: int) -> tuple[int, int]:
-    """(width, height) with sides multiples of `factor`, area within [min_pixels, max_pixels], aspect kept."""
-    w_bar = max(factor, round(width / factor) * factor)
-    h_bar = max(factor, round(height / factor) * factor)
-    if w_bar * h_bar > max_pixels:
-        beta = math.sqrt(width * height / max_pixels)
-        w_bar = max(factor, math.floor(width / beta / factor) * factor)
-        h_bar = max(factor, math.floor(height / beta / factor) * factor)
-    elif w_bar * h_bar < min_pixels:
-        beta = math.sqrt(min_pixels / (width * height))
-        w_bar = math.ceil(width * beta / factor) * factor
-        h_bar = math.ceil(height * beta / factor) * factor
-    return w_bar, h_bar
 
 
 def snap_box(box: tuple[float, float, float, float], size: tuple[int, int]) -> PixelBox:

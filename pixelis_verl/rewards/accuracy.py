@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from pixelis_verl.rewards.answers import answer_accuracy
 from pixelis_verl.rewards.registry import RewardComponent, register_component
-from pixelis_verl.rewards.trajectory import Trajectory
+from pixelis_verl.trajectory.answers import answer_accuracy
+from pixelis_verl.trajectory.parse import Trajectory
 
 logger = logging.getLogger(__name__)
 

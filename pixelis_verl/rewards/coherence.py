@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from pixelis_verl.rewards.registry import ComponentParams, RewardComponent, register_component
-from pixelis_verl.rewards.trajectory import Trajectory
-from pixelis_verl.tools.steps import StepRecord
+from pixelis_verl.trajectory.parse import Trajectory
+from pixelis_verl.trajectory.steps import StepRecord
 
 _WORD = re.compile(r"[a-z0-9]+")
 

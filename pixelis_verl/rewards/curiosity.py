@@ -25,8 +25,8 @@ from omegaconf import DictConfig
 
 from pixelis_verl.rewards.dynamics import actor_name, curiosity_actor, local_model
 from pixelis_verl.rewards.registry import ComponentParams, RewardComponent, register_component
-from pixelis_verl.rewards.trajectory import Trajectory
-from pixelis_verl.tools.steps import OBSERVATION_DIM, StepRecord
+from pixelis_verl.trajectory.parse import Trajectory
+from pixelis_verl.trajectory.steps import OBSERVATION_DIM, StepRecord
 
 PIXEL_TOOLS = ["zoom_in", "segment_object_at", "get_properties", "read_text", "track_object", "select_frames"]
 

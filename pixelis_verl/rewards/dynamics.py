@@ -1,6 +1,6 @@
 """The curiosity component's forward-dynamics model, and the named Ray actor that shares it across a run.
 
-`DynamicsModel` predicts the next observation feature (``pixelis_verl.tools.steps.observation_feature``)
+`DynamicsModel` predicts the next observation feature (``pixelis_verl.trajectory.steps.observation_feature``)
 from the current one and an encoding of the action. Its prediction error is the curiosity signal:
 high where the policy's pixel operations still lead somewhere the model cannot anticipate, falling
 as the same kind of operation on the same kind of image becomes predictable. It learns online: each
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from pixelis_verl.tools.steps import OBSERVATION_DIM
+from pixelis_verl.trajectory.steps import OBSERVATION_DIM
 
 logger = logging.getLogger(__name__)
 

@@ -24,12 +24,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 from verl import DataProto
 from verl.experimental.reward_loop.reward_manager import register
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
-from verl.protocol import DataProtoItem
 
 # Importing a component module registers it.
 from pixelis_verl.rewards import (  # noqa: F401
@@ -42,8 +40,8 @@ from pixelis_verl.rewards import (  # noqa: F401
     validity,
 )
 from pixelis_verl.rewards.registry import REWARD_COMPONENTS, RewardComponent
-from pixelis_verl.rewards.trajectory import Trajectory, build_trajectory
 from pixelis_verl.rewards.trajectory_log import TrajectoryLog
+from pixelis_verl.trajectory.parse import Trajectory, item_trajectory
 from pixelis_verl.typed_config import from_dict
 
 logger = logging.getLogger(__name__)
@@ -164,32 +162,3 @@ class PixelisRewardManager(RewardManagerBase):
             source = str(item.non_tensor_batch.get("data_source", ""))
             await self.loop.run_in_executor(None, self.log.maybe_write, trajectory, result["reward_extra_info"], source)
         return result
-
-
-def response_ids(item: DataProtoItem) -> torch.Tensor:
-    """The response tokens of one rollout output, without the padding after them."""
-    responses = item.batch["responses"]
-    return responses[: int(item.batch["attention_mask"][-responses.shape[-1] :].sum())]
-
-
-def item_trajectory(item: DataProtoItem, tokenizer: Any, max_response_tokens: int = 0) -> Trajectory:
-    """The parsed trajectory of one rollout output (a row of verl's generation batch).
-
-    `max_response_tokens` (0: the row's response width) is the length limit the efficiency term measures against.
-    """
-    valid_ids = response_ids(item)
-    # Special tokens kept: the parser needs the turn boundaries (<|im_start|>role) to tell the
-    # assistant's text from tool responses.
-    response = tokenizer.decode(valid_ids, skip_special_tokens=False)
-    non_tensor = item.non_tensor_batch
-    extra_info = dict(non_tensor.get("extra_info") or {})
-    extra_info.update(dict(non_tensor.get("tool_extra_fields") or {}))
-    reward_model = non_tensor.get("reward_model")
-    ground_truth = reward_model.get("ground_truth") if isinstance(reward_model, dict) else None
-    return build_trajectory(
-        response,
-        ground_truth,
-        extra_info,
-        response_tokens=len(valid_ids),
-        max_response_tokens=max_response_tokens or item.batch["responses"].shape[-1],
-    )

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from omegaconf import DictConfig
 
-from pixelis_verl.rewards.trajectory import Trajectory
+from pixelis_verl.trajectory.parse import Trajectory
 
 REWARD_COMPONENTS: dict[str, type[RewardComponent]] = {}
 

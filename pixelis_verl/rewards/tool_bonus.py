@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from pixelis_verl.rewards.accuracy import trajectory_accuracy
 from pixelis_verl.rewards.registry import ComponentParams, RewardComponent, register_component
-from pixelis_verl.rewards.trajectory import Trajectory
+from pixelis_verl.trajectory.parse import Trajectory
 
 
 @dataclass

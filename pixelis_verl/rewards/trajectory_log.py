@@ -24,12 +24,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pixelis_verl.rewards.trajectory import Trajectory
+from pixelis_verl.trajectory.parse import Trajectory
+from pixelis_verl.trajectory.steps import GROUP_KEY, SECONDS_KEY, STEPS_KEY
 
 MEDIA_DIR = "media"
-SECONDS_KEY = "pixelis_seconds"  # the agent loop's wall time for the trajectory (pixelis_verl.agent_loop)
 # What the agent loop and tools added to the row's extra_info (kept elsewhere in the record, or not needed there).
-_NOT_ITEM = {"tools_kwargs", "pixelis_steps", "pixelis_group", SECONDS_KEY, "turn_scores", "tool_rewards"}
+_NOT_ITEM = {"tools_kwargs", STEPS_KEY, GROUP_KEY, SECONDS_KEY, "turn_scores", "tool_rewards"}
 _STEP_FIELDS = (
     "tool",
     "args",

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pixelis_verl.rewards.registry import ComponentParams, RewardComponent, register_component
-from pixelis_verl.rewards.trajectory import Trajectory
+from pixelis_verl.trajectory.parse import Trajectory
 
 
 @dataclass

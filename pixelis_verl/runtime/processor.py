@@ -31,7 +31,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-from typing import Any, NamedTuple
+from typing import Any
 
 from transformers.models.qwen2_5_vl import processing_qwen2_5_vl
 from transformers.models.qwen2_vl import processing_qwen2_vl
@@ -44,20 +44,6 @@ VIDEO_UNSUPPORTED = (
     "{name}: video input is not supported by pixelis_verl's image-only processor (torchvision is not installed, so "
     "transformers has no Qwen video processor). Pass frames as images, or run where torchvision is available."
 )
-
-
-class ImageBudget(NamedTuple):
-    """How the processor sizes images: area bounds in pixels and the side multiple (patch size x merge size)."""
-
-    min_pixels: int
-    max_pixels: int
-    factor: int
-
-    @classmethod
-    def of(cls, processor: Any) -> ImageBudget:
-        image_processor = processor.image_processor
-        size = image_processor.size
-        return cls(size["shortest_edge"], size["longest_edge"], image_processor.patch_size * image_processor.merge_size)
 
 
 class _ImageOnlyProcessorMixin:

@@ -31,7 +31,7 @@ from verl.utils.rollout_trace import rollout_trace_op
 from pixelis_verl.tools import media
 from pixelis_verl.tools.coords import ToolArgumentError, get_coord_frame, parse_int, show_value
 from pixelis_verl.tools.state import STORE, TrajectoryState
-from pixelis_verl.tools.steps import StepRecord, append_step, observation_feature
+from pixelis_verl.trajectory.steps import StepRecord, append_step, observation_feature
 from pixelis_verl.typed_config import from_dict
 
 __all__ = ["ImageView", "ModalityError", "PixelResult", "PixelTool", "PixelToolConfig", "ToolArgumentError"]

@@ -35,10 +35,9 @@ from verl.utils.checkpoint.checkpoint_manager import find_latest_ckpt_path
 from verl.utils.dataset.rl_dataset import collate_fn
 from verl.utils.tracking import Tracking
 
-from pixelis_verl.rewards.manager import item_trajectory, response_ids
-from pixelis_verl.rewards.trajectory import Trajectory
 from pixelis_verl.runtime.upstream import compute_old_log_prob, compute_ref_log_prob, update_actor
 from pixelis_verl.tools.media import tool_media_limits
+from pixelis_verl.trajectory.parse import Trajectory, item_trajectory, response_ids
 from pixelis_verl.ttrl.buffer import ExperienceBuffer, normalise
 from pixelis_verl.ttrl.config import TTRLConfig
 from pixelis_verl.ttrl.corridor import KLCorridor, token_kl

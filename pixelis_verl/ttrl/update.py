@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pixelis_verl.rewards.trajectory import Trajectory
+from pixelis_verl.trajectory.parse import Trajectory
 from pixelis_verl.ttrl.config import GateConfig
 from pixelis_verl.ttrl.vote import VoteResult, bad_calls
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pixelis_verl.rewards.answers import choice_letter, levenshtein, normalize, single_number
-from pixelis_verl.rewards.trajectory import Trajectory
+from pixelis_verl.trajectory.answers import choice_letter, levenshtein, normalize, single_number
+from pixelis_verl.trajectory.parse import Trajectory
 
 STRATEGIES = ("trajectory", "majority")
 

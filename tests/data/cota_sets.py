@@ -7,7 +7,7 @@ from pixelis_verl.data.synth.tasks import TASK_KINDS
 from pixelis_verl.data.synth.traces import SynthConfig, synthesize
 
 TOOLS_YAML = Path(__file__).resolve().parents[2] / "conf" / "tools" / "pixel_tools.yaml"
-# The tiny Qwen2.5-VL's processor budget (runtime/tiny.py): 4 to 64 vision tokens of 28 x 28 pixels.
+# The tiny Qwen2.5-VL's processor budget (tiny/build.py): 4 to 64 vision tokens of 28 x 28 pixels.
 VIEW = View("absolute_resized", 4 * 28 * 28, 64 * 28 * 28, 28)
 VARIANTS = ("golden", "self_correction", "trap")
 

@@ -23,8 +23,8 @@ from pixelis_verl.data.rl_rows import (
 )
 from pixelis_verl.data.synth.tasks import generate_tasks
 from pixelis_verl.data.synth.zoom_tasks import COLOURS
-from pixelis_verl.ops.zoom import fit_size
-from pixelis_verl.tools.steps import STEPS_KEY
+from pixelis_verl.ops.sizes import fit_size
+from pixelis_verl.trajectory.steps import STEPS_KEY
 
 TOOLS_YAML = Path(__file__).resolve().parents[2] / "conf" / "tools" / "pixel_tools.yaml"
 SEED, NUM = 3, 7

@@ -5,7 +5,8 @@ from hypothesis import strategies as st
 from PIL import Image
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
 
-from pixelis_verl.ops.zoom import fit_size, zoom
+from pixelis_verl.ops.sizes import fit_size
+from pixelis_verl.ops.zoom import zoom
 
 MIN_PIXELS, MAX_PIXELS = 224 * 224, 448 * 448
 

@@ -16,7 +16,7 @@ from pixelis_verl.rewards.checkpoint import CuriosityCheckpoint
 from pixelis_verl.rewards.dynamics import CHECKPOINT_FILE, actor_name
 from pixelis_verl.rewards.manager import PixelisRewardManager
 from pixelis_verl.rewards.rows import reward_row
-from pixelis_verl.tools.steps import GROUP_KEY, STEPS_KEY
+from pixelis_verl.trajectory.steps import GROUP_KEY, STEPS_KEY
 from tests.golden_loop import SEED, GoldenPlanServer, loop_setup
 from tests.rewards.trajectories import feature, response, step
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from pixelis_verl.rewards.trajectory import build_trajectory
 from pixelis_verl.rewards.trajectory_log import TrajectoryLog, read_trajectories
+from pixelis_verl.trajectory.parse import build_trajectory
 
 RESPONSE = (
     'Look closer.<tool_call>{"name": "zoom_in", "arguments": {"bbox_2d": [0, 0, 10, 10]}}</tool_call><|im_end|>\n'

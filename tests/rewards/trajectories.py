@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pixelis_verl.rewards.trajectory import Trajectory, build_trajectory
-from pixelis_verl.tools.steps import GROUP_KEY, OBSERVATION_DIM, STEPS_KEY
+from pixelis_verl.trajectory.parse import Trajectory, build_trajectory
+from pixelis_verl.trajectory.steps import GROUP_KEY, OBSERVATION_DIM, STEPS_KEY
 
 
 def feature(level: float, spread: float = 0.1) -> list[float]:

@@ -11,7 +11,7 @@ from verl.workers.config import HFModelConfig, RolloutConfig
 
 from pixelis_verl.runtime.hf_generation import HFGenerator, Request, load_policy_model
 from pixelis_verl.runtime.hf_rollout import HFRolloutServer, HFServerAdapter, server_actor_name
-from pixelis_verl.runtime.tiny import tiny_model_path
+from pixelis_verl.tiny.build import tiny_model_path
 
 SAMPLE = {"temperature": 0.7, "top_p": 1.0, "top_k": -1, "logprobs": True, "max_tokens": 12}
 GREEDY = {"temperature": 0.0, "logprobs": True, "max_tokens": 12}

@@ -17,7 +17,7 @@ from pixelis_verl.data.synth.scenes import generate_scene
 from pixelis_verl.data.synth.tasks import sign_task
 from pixelis_verl.tools.coords import COORD_FRAMES
 from pixelis_verl.tools.state import STORE
-from pixelis_verl.tools.steps import STEPS_KEY
+from pixelis_verl.trajectory.steps import STEPS_KEY
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "tools"
 TOOL_NAMES = {"zoom_in", "segment_object_at", "get_properties", "read_text", "track_object", "select_frames"}

@@ -12,7 +12,7 @@ from pixelis_verl.data.rl_rows import ALL_KINDS
 from pixelis_verl.data.synth.golden import PLANNERS, Frame
 from pixelis_verl.data.synth.tasks import generate_tasks
 from pixelis_verl.tools.state import STORE
-from pixelis_verl.tools.steps import STEPS_KEY
+from pixelis_verl.trajectory.steps import STEPS_KEY
 from tests.golden_loop import SEED, GoldenPlanServer, loop_setup
 
 

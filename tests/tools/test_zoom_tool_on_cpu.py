@@ -15,8 +15,8 @@ from verl.experimental.agent_loop.tool_parser import FunctionCall
 from verl.tools.tool_registry import initialize_tools_from_config
 
 from pixelis_verl.tools.coords import COORD_FRAMES
-from pixelis_verl.tools.steps import OBSERVATION_DIM, STEPS_KEY, observation_feature
 from pixelis_verl.tools.zoom import ZoomInTool
+from pixelis_verl.trajectory.steps import OBSERVATION_DIM, STEPS_KEY, observation_feature
 
 TOOLS_YAML = Path(__file__).resolve().parents[2] / "conf" / "tools" / "pixel_tools.yaml"
 RED = (255, 0, 0)

@@ -7,7 +7,7 @@ from PIL import Image
 from verl.utils import hf_processor
 
 from pixelis_verl.data.synth.moving_object import write_video
-from pixelis_verl.runtime.tiny import tiny_model_path
+from pixelis_verl.tiny.build import tiny_model_path
 from pixelis_verl.ttrl.requests import RequestRows, embedding_inputs, request_row
 from pixelis_verl.ttrl.stream import Request
 

@@ -1,6 +1,6 @@
 """The gate and the update batch: which requests teach, and which of their trajectories are pushed towards."""
 
-from pixelis_verl.rewards.trajectory import Trajectory
+from pixelis_verl.trajectory.parse import Trajectory
 from pixelis_verl.ttrl.config import GateConfig
 from pixelis_verl.ttrl.update import gated, select_update
 from pixelis_verl.ttrl.vote import VoteConfig, vote

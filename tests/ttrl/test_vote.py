@@ -2,7 +2,7 @@
 
 import pytest
 
-from pixelis_verl.rewards.trajectory import Trajectory
+from pixelis_verl.trajectory.parse import Trajectory
 from pixelis_verl.ttrl.vote import Neighbour, VoteConfig, answer_key, vote
 
 

@@ -21,7 +21,7 @@ from verl.experimental.agent_loop.tool_agent_loop import AgentData
 from pixelis_verl.data.rl_rows import task_row
 from pixelis_verl.data.synth.card_tasks import CARD_LEVELS
 from pixelis_verl.data.synth.tasks import PixelTask
-from pixelis_verl.ops.zoom import fit_size
+from pixelis_verl.ops.sizes import fit_size
 from pixelis_verl.tools.coords import box_from_source, point_from_source
 from pixelis_verl.tools.state import release_trajectory
 

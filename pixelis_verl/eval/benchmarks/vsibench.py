@@ -26,7 +26,7 @@ from pixelis_verl.eval.items import (
     require_unique_ids,
     strip_letter,
 )
-from pixelis_verl.rewards.answers import single_number
+from pixelis_verl.trajectory.answers import single_number
 
 COLUMNS = ("id", "dataset", "scene_name", "question_type", "question", "options", "ground_truth")
 

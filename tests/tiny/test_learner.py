@@ -6,8 +6,8 @@ import pytest
 import torch
 from transformers import AutoModelForImageTextToText, AutoTokenizer
 
-from pixelis_verl.runtime import learner
-from pixelis_verl.runtime.tiny import FAMILIES, SIZES, _config, tiny_model_path
+from pixelis_verl.tiny import learner
+from pixelis_verl.tiny.build import FAMILIES, SIZES, _config, tiny_model_path
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))

@@ -1,4 +1,4 @@
-"""Step records: what each pixel-tool call did, kept on the trajectory for the reward.
+"""Step records and every key we add to a trajectory's `extra_fields`: what each pixel-tool call did, for the reward.
 
 verl's tool loop keeps only a float per call (`tool_rewards`). Rewards for validity, efficiency,
 coherence and curiosity need more: which tool, with which arguments, whether it worked, and a
@@ -14,6 +14,7 @@ from PIL import Image
 
 STEPS_KEY = "pixelis_steps"
 GROUP_KEY = "pixelis_group"  # the GRPO group's figures, left by pixelis_verl.agent_loop for group-level reward terms
+SECONDS_KEY = "pixelis_seconds"  # the agent loop's wall time for the trajectory (pixelis_verl.agent_loop)
 
 # The observation feature: RGB mean (3), RGB std (3), 8-bin luminance histogram (8), mean absolute
 # horizontal and vertical gradient (2), all in [0, 1], computed on a fixed-size thumbnail so the

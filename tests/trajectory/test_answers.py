@@ -2,7 +2,7 @@
 
 import pytest
 
-from pixelis_verl.rewards.answers import anls, answer_accuracy, compute_score, extract_answer, mra
+from pixelis_verl.trajectory.answers import anls, answer_accuracy, compute_score, extract_answer, mra
 
 
 def test_extract_answer_takes_the_last_answer_tag():

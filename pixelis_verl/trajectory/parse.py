@@ -6,7 +6,7 @@ and keep only the assistant's turns, so text a tool returned (an OCR'd sign read
 never be taken for the model's answer. Each assistant turn is a thought (its text without tags) and
 the ``<tool_call>`` blocks it emitted, parsed the way verl's hermes parser does; what verl drops
 silently (bad JSON, a call cut off by the length limit) is counted here so the reward can see it.
-The tools' own records (``extra_info["pixelis_steps"]``, see ``pixelis_verl.tools.steps``) say what
+The tools' own records (``extra_info["pixelis_steps"]``, see ``pixelis_verl.trajectory.steps``) say what
 each executed call did.
 """
 
@@ -15,10 +15,14 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pixelis_verl.rewards.answers import extract_answer
-from pixelis_verl.tools.steps import GROUP_KEY, STEPS_KEY, StepRecord, uses_pixel_ops
+from pixelis_verl.trajectory.answers import extract_answer
+from pixelis_verl.trajectory.steps import GROUP_KEY, STEPS_KEY, StepRecord, uses_pixel_ops
+
+if TYPE_CHECKING:
+    import torch
+    from verl.protocol import DataProtoItem
 
 _TURN_START = "<|im_start|>"
 _SPECIAL = re.compile(r"<\|[^|>]{1,40}\|>")
@@ -154,4 +158,33 @@ def build_trajectory(
         max_response_tokens=int(max_response_tokens),
         truncated_calls=sum(truncated for _, truncated in parsed),
         group=group if isinstance(group, dict) else None,
+    )
+
+
+def response_ids(item: DataProtoItem) -> torch.Tensor:
+    """The response tokens of one rollout output, without the padding after them."""
+    responses = item.batch["responses"]
+    return responses[: int(item.batch["attention_mask"][-responses.shape[-1] :].sum())]
+
+
+def item_trajectory(item: DataProtoItem, tokenizer: Any, max_response_tokens: int = 0) -> Trajectory:
+    """The parsed trajectory of one rollout output (a row of verl's generation batch).
+
+    `max_response_tokens` (0: the row's response width) is the length limit the efficiency term measures against.
+    """
+    valid_ids = response_ids(item)
+    # Special tokens kept: the parser needs the turn boundaries (<|im_start|>role) to tell the
+    # assistant's text from tool responses.
+    response = tokenizer.decode(valid_ids, skip_special_tokens=False)
+    non_tensor = item.non_tensor_batch
+    extra_info = dict(non_tensor.get("extra_info") or {})
+    extra_info.update(dict(non_tensor.get("tool_extra_fields") or {}))
+    reward_model = non_tensor.get("reward_model")
+    ground_truth = reward_model.get("ground_truth") if isinstance(reward_model, dict) else None
+    return build_trajectory(
+        response,
+        ground_truth,
+        extra_info,
+        response_tokens=len(valid_ids),
+        max_response_tokens=max_response_tokens or item.batch["responses"].shape[-1],
     )

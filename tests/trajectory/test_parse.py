@@ -1,6 +1,6 @@
 """Parsing a decoded response into the assistant's turns, calls and answer, as the reward sees it."""
 
-from pixelis_verl.rewards.trajectory import build_trajectory
+from pixelis_verl.trajectory.parse import build_trajectory
 from tests.rewards.trajectories import response, step, trajectory
 
 

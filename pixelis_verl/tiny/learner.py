@@ -2,7 +2,7 @@
 
 The tiny CI models show the mechanics and cannot succeed with their tools, so no curve made with them means
 anything. The learner is large enough to learn the card task family (`data/synth/card_tasks.py`) on two cores and
-small enough to build in well under an hour (`runtime/tiny.py` `SIZES["learner"]`). Built in three steps, all on
+small enough to build in well under an hour (`tiny/build.py` `SIZES["learner"]`). Built in three steps, all on
 the project's own paths:
 
 1. a random base at the learner size (`build_tiny_model(..., size="learner", warm_start=False)`): the locally
@@ -17,7 +17,7 @@ the project's own paths:
    but answers one colour (11.7%); both stages: 22.9%;
 3. the last Hugging Face checkpoint becomes ``<out>/<family>``, with a marker recording the build.
 
-    python -m pixelis_verl.runtime.learner --out DIR [--family qwen3_vl] [--force] [SFT overrides ...]
+    python -m pixelis_verl.tiny.learner --out DIR [--family qwen3_vl] [--force] [SFT overrides ...]
     make learner
 
 `learner_model_path(family)` returns the cached build (``$PIXELIS_LEARNER_DIR``, default
@@ -42,8 +42,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pixelis_verl.runtime.tiny import FAMILIES, build_tiny_model, cache_root, cached_build
-from pixelis_verl.runtime.tiny import MARKER as BASE_MARKER
+from pixelis_verl.tiny.build import FAMILIES, build_tiny_model, cache_root, cached_build
+from pixelis_verl.tiny.build import MARKER as BASE_MARKER
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("PIXELIS_LOGGING_LEVEL", "WARN").upper())

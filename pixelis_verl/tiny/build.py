@@ -2,16 +2,17 @@
 
 Each is a complete Hugging Face model directory — config, float32 safetensors weights, a locally trained tokenizer
 with the Qwen special tokens, the real image processor with small min/max pixels, the tool-aware chat template and an
-image-only processor (see `processor.py`) — and about 1.5M parameters, so verl's whole loop runs on two cores. Nothing
-is downloaded. After building, a short supervised warm start (`warm_start.py`) teaches the model to call `zoom_in`.
+image-only processor (see `runtime/processor.py`) — and about 1.5M parameters, so verl's whole loop runs on two
+cores. Nothing is downloaded. After building, a short supervised warm start (`warm_start.py`) teaches the model to
+call `zoom_in`.
 
-    python -m pixelis_verl.runtime.tiny --out DIR [--family qwen2_5_vl|qwen3_vl|all] [--no-warm-start] [--seed 0]
+    python -m pixelis_verl.tiny --out DIR [--family qwen2_5_vl|qwen3_vl|all] [--no-warm-start] [--seed 0]
 
 Tests use `tiny_model_path(family)`, which builds once into `$PIXELIS_TINY_DIR` (default
 `~/.cache/pixelis_verl/tiny`) under a file lock and rebuilds when `BUILDER_VERSION` changes.
 
 The same builder makes the learner tier's random base (`SIZES["learner"]`, ~7M parameters, no warm start):
-`runtime/learner.py` then teaches it the card task family by phase-1 SFT (`make learner`).
+`tiny/learner.py` then teaches it the card task family by phase-1 SFT (`make learner`).
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ import torch
 
 from pixelis_verl.data.rl_rows import ALL_KINDS
 from pixelis_verl.data.synth.card_tasks import CARD_LEVELS
-from pixelis_verl.runtime.processor import ImageBudget
-from pixelis_verl.runtime.tiny_tokenizer import generic_corpus, train_tokenizer
+from pixelis_verl.ops.sizes import ImageBudget
+from pixelis_verl.tiny.tokenizer import generic_corpus, train_tokenizer
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("PIXELIS_LOGGING_LEVEL", "WARN").upper())
@@ -75,7 +76,7 @@ FAMILIES = {
 @dataclass(frozen=True)
 class ModelSize:
     """Depths and widths of a locally built model, and the task kinds its tokenizer is trained on. `tiny` shows the
-    mechanics in CI; `learner` is large enough to learn the card task family (`runtime/learner.py`)."""
+    mechanics in CI; `learner` is large enough to learn the card task family (`tiny/learner.py`)."""
 
     layers: int
     hidden: int  # text width; head_dim = hidden / heads
@@ -203,7 +204,7 @@ def _tokenizer_corpus(seed: int, kinds: tuple[str, ...]) -> list[str]:
 
     from pixelis_verl.data.replay import load_tools
     from pixelis_verl.data.synth.tasks import generate_tasks
-    from pixelis_verl.runtime.warm_start import golden_traces, task_schemas
+    from pixelis_verl.tiny.warm_start import golden_traces, task_schemas
 
     texts = generic_corpus(seed)
     template = CHAT_TEMPLATE_PATH.read_text()
@@ -248,7 +249,7 @@ def build_tiny_model(
 def _build(spec: Family, out_dir: Path, seed: int, warm_start: bool, size: str) -> None:
     from transformers import AutoModelForImageTextToText, GenerationConfig
 
-    from pixelis_verl.runtime import warm_start as ws
+    from pixelis_verl.tiny import warm_start as ws
 
     torch.manual_seed(seed)
     dims = SIZES[size]
@@ -313,7 +314,7 @@ def tiny_model_path(family: str) -> Path:
 
 def _configure_cli_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    from pixelis_verl.runtime import warm_start as ws
+    from pixelis_verl.tiny import warm_start as ws
 
     for name in (__name__, ws.__name__):  # module loggers default to WARN; a person waits on this CLI
         logging.getLogger(name).setLevel(logging.INFO)
