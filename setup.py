@@ -80,7 +80,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10,<3.13",
     packages=find_packages(include=["pixelis_verl", "pixelis_verl.*"]),
-    package_data={"pixelis_verl": ["chat_templates/*.jinja", "py.typed"]},
+    package_data={"pixelis_verl": ["chat_templates/*.jinja", "eval/viewer_page/*", "py.typed"]},
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,

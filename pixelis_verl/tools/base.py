@@ -31,7 +31,7 @@ from verl.utils.rollout_trace import rollout_trace_op
 from pixelis_verl.tools import media
 from pixelis_verl.tools.coords import ToolArgumentError, get_coord_frame, parse_int, show_value
 from pixelis_verl.tools.state import STORE, TrajectoryState
-from pixelis_verl.trajectory.steps import StepRecord, append_step, observation_feature
+from pixelis_verl.trajectory.steps import Mark, StepRecord, TrackBox, append_step, observation_feature
 from pixelis_verl.typed_config import from_dict
 
 __all__ = ["ImageView", "ModalityError", "PixelResult", "PixelTool", "PixelToolConfig", "ToolArgumentError"]
@@ -109,6 +109,9 @@ class PixelResult:
     source_size: tuple[int, int] | None = None  # (width, height) of the image box_source is in
     span: tuple[float, float] | None = None  # the video frames used, as fractions of the video
     frames: list[int] | None = None  # the video frame each returned image shows, when they show frames
+    frame_times: list[float] | None = None  # their times in seconds, when the text gives them
+    marks: list[Mark] | None = None  # what the call found on the image it acted on, source pixels
+    track: list[TrackBox] | None = None  # boxes by frame, the video's native pixels
 
     @property
     def region(self) -> list[float] | None:
@@ -252,6 +255,10 @@ class PixelTool(BaseTool, abc.ABC):
                 span=list(result.span) if result and result.span else None,
                 input_observation=input_observation,
                 observation=observation,
+                frames=list(result.frames) if result and result.frames else None,
+                frame_times=result.frame_times if result else None,
+                marks=result.marks if result else None,
+                track=result.track if result else None,
             )
             append_step(agent_data, record)
         return response, reward, {"ok": result is not None, "latency_ms": latency_ms}

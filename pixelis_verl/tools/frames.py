@@ -82,4 +82,5 @@ class SelectFramesTool(PixelTool):
             f"Next come {len(frames)} images: {listed}."
         )
         span = (frames[0].index / max(last, 1), frames[-1].index / max(last, 1))
-        return PixelResult(text=text, images=images, span=span, frames=[f.index for f in frames])
+        times = [round(f.timestamp_s, 2) for f in frames]
+        return PixelResult(text=text, images=images, span=span, frames=[f.index for f in frames], frame_times=times)

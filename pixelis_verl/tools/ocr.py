@@ -15,6 +15,7 @@ from pixelis_verl.ops.zoom import snap_box
 from pixelis_verl.tools.base import PixelResult, PixelTool, PixelToolConfig
 from pixelis_verl.tools.coords import box_from_source, box_to_source, parse_box
 from pixelis_verl.tools.schemas import box_param, function_schema, image_index_param
+from pixelis_verl.trajectory.steps import Mark
 
 TOOL_NAME = "read_text"
 
@@ -63,11 +64,13 @@ class ReadTextTool(PixelTool):
         if region is not None:
             where = f"{box_from_source(region, frame, shown, source)} of image {index}"
         text = f"No text found in {where}."
+        marks: list[Mark] = []
         if lines:
             shown_lines = []
             for n, line in enumerate(lines[: self.settings.max_lines], start=1):
                 box = box_from_source(line.box, frame, shown, source)
                 shown_lines.append(f"{n}. {json.dumps(line.text, ensure_ascii=False)} at {box} ({line.confidence:.2f})")
+                marks.append(Mark(box=[float(v) for v in line.box], label=str(n)))
             more = len(lines) - len(shown_lines)
             text = f"Text in {where}: " + "; ".join(shown_lines) + (f"; and {more} more lines." if more else ".")
-        return PixelResult(text=text, image_index=index, box_source=region, source_size=view.source.size)
+        return PixelResult(text=text, image_index=index, box_source=region, source_size=view.source.size, marks=marks)

@@ -20,6 +20,7 @@ from pixelis_verl.tools.base import PixelResult, PixelTool, PixelToolConfig, Too
 from pixelis_verl.tools.coords import box_from_source, parse_point, point_to_source
 from pixelis_verl.tools.schemas import function_schema, image_index_param, point_param
 from pixelis_verl.tools.state import StoredMask
+from pixelis_verl.trajectory.steps import Mark
 
 TOOL_NAME = "segment_object_at"
 OVERLAY_RGB = (255, 0, 255)  # magenta: rare in natural images and in the synthetic palette
@@ -101,4 +102,5 @@ class SegmentObjectAtTool(PixelTool):
             box_source=seg.box,
             source_size=view.source.size,
             frames=frames,
+            marks=[Mark(point=[float(at[0]), float(at[1])])],
         )

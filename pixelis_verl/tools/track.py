@@ -22,6 +22,7 @@ from pixelis_verl.ops.zoom import PixelBox, snap_box
 from pixelis_verl.tools.base import PixelResult, PixelTool, PixelToolConfig, ToolArgumentError
 from pixelis_verl.tools.coords import box_from_source, box_to_source, get_coord_frame, parse_box, parse_int
 from pixelis_verl.tools.schemas import box_param, function_schema, image_index_param, integer_param, mask_id_param
+from pixelis_verl.trajectory.steps import TrackBox
 
 TOOL_NAME = "track_object"
 BOX_RGB = (0, 255, 0)
@@ -153,15 +154,18 @@ class TrackObjectTool(PixelTool):
 
         ew, eh = get_coord_frame(self.settings.coord_frame).extent(size, decoded)
         dx, dy = result.displacement[0] * ew / decoded[0], result.displacement[1] * eh / decoded[1]
-        listed = "; ".join(
-            f"{k}: {shown(result.boxes[k - start])}" for k in evenly_spaced(start, end, self.settings.listed_boxes)
-        )
+        listed_frames = evenly_spaced(start, end, self.settings.listed_boxes)
+        listed = "; ".join(f"{k}: {shown(result.boxes[k - start])}" for k in listed_frames)
         lost = f"lost in frames {frame_spans(result.lost_frames)}" if result.lost_frames else "never lost"
         text = (
             f"Tracked frames {start}..{end}: the object moved {result.direction} by ({dx:+.0f}, {dy:+.0f}); {lost}. "
             f"Boxes by frame: {listed}. Next come frames {', '.join(map(str, keys))} with the box drawn."
         )
         last = max(info.num_frames - 1, 1)
+
+        def in_native(box: PixelBox | None) -> list[int] | None:
+            return None if box is None else list(snap_box(tuple(v / scale[i % 2] for i, v in enumerate(box)), native))
+
         return PixelResult(
             text=text,
             images=images,
@@ -169,4 +173,5 @@ class TrackObjectTool(PixelTool):
             source_size=native,
             span=(start / last, end / last),
             frames=keys,
+            track=[TrackBox(frame=k, box=in_native(result.boxes[k - start])) for k in listed_frames],
         )

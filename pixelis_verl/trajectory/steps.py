@@ -24,6 +24,19 @@ _THUMBNAIL = (32, 32)
 _LUMA_BINS = 8
 
 
+class Mark(TypedDict, total=False):
+    """A box (x1, y1, x2, y2) or a point (x, y) a tool found, with a short label (an OCR line's number)."""
+
+    box: list[float]
+    point: list[float]
+    label: str
+
+
+class TrackBox(TypedDict):
+    frame: int
+    box: list[int] | None
+
+
 class StepRecord(TypedDict):
     tool: str  # the tool's name, e.g. "zoom_in"
     args: Any  # the arguments exactly as the model gave them (usually a dict)
@@ -39,6 +52,11 @@ class StepRecord(TypedDict):
     span: list[float] | None  # the video frames used, as fractions [0, 1] of the video (the action's "when")
     input_observation: list[float] | None  # OBSERVATION_DIM floats of the image the call acted on
     observation: list[float] | None  # OBSERVATION_DIM floats of the first returned image, None without one
+    # What the call found, as data (the viewer draws it; nothing parses the text the model read):
+    frames: list[int] | None  # the video frame each returned image shows
+    frame_times: list[float] | None  # and its time in seconds, where the tool told the model
+    marks: list[Mark] | None  # boxes and points it found on the image it acted on, in that image's source pixels
+    track: list[TrackBox] | None  # the boxes it listed by frame, in the video's native pixels (None: lost)
 
 
 def observation_feature(image: Image.Image) -> list[float]:

@@ -15,7 +15,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from pixelis_verl.data.rl_rows import png_bytes
 from pixelis_verl.data.synth.moving_object import generate_moving_object_video, write_video
-from pixelis_verl.eval.viewer import main, pair_calls, write_viewer
+from pixelis_verl.eval.replay import pair_calls
+from pixelis_verl.eval.viewer import main, write_viewer
 from pixelis_verl.rewards.trajectory_log import media_record
 
 TOOL_CONFIG = Path(__file__).resolve().parents[2] / "conf" / "tools" / "pixel_tools.yaml"
