@@ -28,10 +28,10 @@ from _report import report
 from pixelis_verl.data.convert import convert_source
 from pixelis_verl.data.cota import TraceSet, View
 from pixelis_verl.data.parquet import write_sft_parquet
-from pixelis_verl.data.replay import load_tools, tool_schemas
 from pixelis_verl.data.rl_rows import png_bytes
 from pixelis_verl.data.synth.tasks import TASK_KINDS, generate_tasks
 from pixelis_verl.data.synth.traces import SynthConfig, synthesize
+from pixelis_verl.tools.session import load_tools, tool_schemas
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLS_YAML = REPO / "conf" / "tools" / "pixel_tools.yaml"

@@ -32,7 +32,6 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from verl.experimental.agent_loop.tool_agent_loop import AgentData
 
-from pixelis_verl.data.replay import load_tools
 from pixelis_verl.data.rl_rows import png_bytes
 from pixelis_verl.data.synth.moving_object import generate_moving_object_video, write_video
 from pixelis_verl.data.synth.scenes import generate_scene
@@ -40,6 +39,7 @@ from pixelis_verl.data.synth.zoom_tasks import WORDS
 from pixelis_verl.ops.sizes import fit_size
 from pixelis_verl.ops.track import track_object
 from pixelis_verl.ops.video import VideoReader
+from pixelis_verl.tools.session import load_tools
 from pixelis_verl.tools.state import release_trajectory
 
 REPO = Path(__file__).resolve().parent.parent

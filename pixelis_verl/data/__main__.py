@@ -109,7 +109,7 @@ def _convert(args: argparse.Namespace) -> int:
     from pixelis_verl.data.convert import convert_source
     from pixelis_verl.data.cota import TraceSet
     from pixelis_verl.data.pipeline import view_for
-    from pixelis_verl.data.replay import load_tools
+    from pixelis_verl.tools.session import load_tools
 
     out = TraceSet(args.out)
     view = view_for(args.tools, _model_path(args.model), args.max_pixels)
@@ -121,7 +121,8 @@ def _convert(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     from pixelis_verl.data.cota import Trace, TraceError, TraceSet, validate_trace
-    from pixelis_verl.data.replay import load_tools, replay_mismatches, tool_schemas
+    from pixelis_verl.data.replay import replay_mismatches
+    from pixelis_verl.tools.session import load_tools, tool_schemas
 
     traces = TraceSet(args.set)
     tools = load_tools(args.tools, traces.root)
@@ -150,7 +151,7 @@ def _fuse(args: argparse.Namespace) -> int:
     from pixelis_verl.data.cota import TraceSet
     from pixelis_verl.data.fuse import fuse
     from pixelis_verl.data.parquet import write_rl_parquet, write_sft_parquet
-    from pixelis_verl.data.replay import load_tools, tool_schemas
+    from pixelis_verl.tools.session import load_tools, tool_schemas
 
     sources = [(TraceSet(path), weight) for path, weight in args.source]
     train, val, report = fuse(sources, args.val_fraction, seed=args.seed, total=args.total)

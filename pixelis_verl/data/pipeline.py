@@ -7,8 +7,8 @@ from typing import Any
 
 from pixelis_verl.data.cota import TraceSet, View
 from pixelis_verl.data.parquet import write_sft_parquet
-from pixelis_verl.data.replay import load_tools, tool_schemas
 from pixelis_verl.data.synth.traces import SynthConfig, synthesize
+from pixelis_verl.tools.session import load_tools, tool_schemas
 
 
 def view_for(tool_config: str | Path, model_path: str, max_pixels: int | None = None) -> View:

@@ -1,51 +1,22 @@
-"""Running tool calls for real, the way verl's tool agent loop runs them.
+"""CoTA traces and the real tools: synthesis executes a trace's plan, validation replays its stored steps.
 
-Synthesis uses a `ToolSession` to produce observations; validation uses `replay_mismatches` to check
-that a stored trace's observations are what the tools return today (same text, same pixels); the
-trajectory viewer (`pixelis_verl.eval.viewer`) replays a run's logged calls to show what the model got.
-A session is one trajectory: the question images as the model sees them (for a trace, resized by its
-`View`), the full-resolution sources and the video for the tools (`tools_kwargs["pixelis"]`), and every
-image a tool returned, appended in order, so `image_index` and `mask_id` resolve as in RL.
+Both run the calls in a `ToolSession` (`tools/session.py`) on the trace's media, its question images resized
+by the trace's `View`: `run_steps` appends the observations synthesis gets, `replay_mismatches` checks that a
+stored trace's observations are what the tools return today (same text, same pixels).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import io
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
-from verl.experimental.agent_loop.tool_agent_loop import AgentData
-from verl.tools.tool_registry import initialize_tools_from_config
 
 from pixelis_verl.data.cota import Observation, Step, Trace, TraceError, TraceSet
-from pixelis_verl.tools.state import release_trajectory
-from pixelis_verl.trajectory.steps import STEPS_KEY
+from pixelis_verl.tools.session import ToolSession, UnknownTool
 
 MAX_PIXEL_DIFF = 1.0  # mean absolute difference (grey levels) two observation images may differ by
-
-
-def load_tools(tool_config: str | Path, data_root: str | Path) -> dict[str, Any]:
-    """The tools of a tool YAML, by name, reading media under `data_root` (the YAML's data_root reads the env)."""
-    previous = os.environ.get("PIXELIS_DATA_ROOT")
-    os.environ["PIXELIS_DATA_ROOT"] = str(data_root)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):  # verl prints every schema it loads
-            return {tool.name: tool for tool in initialize_tools_from_config(str(tool_config))}
-    finally:
-        if previous is None:
-            os.environ.pop("PIXELIS_DATA_ROOT")
-        else:
-            os.environ["PIXELIS_DATA_ROOT"] = previous
-
-
-def tool_schemas(tools: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each tool's schema exactly as verl's agent loop renders it (pydantic round trip drops unknown keys)."""
-    return {name: tool.tool_schema.model_dump(exclude_unset=True, exclude_none=True) for name, tool in tools.items()}
 
 
 def tools_kwargs(trace: Trace) -> dict[str, Any]:
@@ -61,59 +32,20 @@ def shown_image(source: Image.Image, trace: Trace) -> Image.Image:
     return source.convert("RGB").resize(trace.view.shown_size(source.size), Image.Resampling.BICUBIC)
 
 
-class ToolSession:
-    """One trajectory's tool calls, made the way verl's agent loop makes them; use as a context manager (it frees
-    the tools' state).
+def trace_session(trace: Trace, root: Path, tools: dict[str, Any]) -> ToolSession:
+    """A session on a trace's media (paths under `root`), its question images resized by the trace's view."""
+    shown = []
+    for path in trace.images:
+        with Image.open(root / path) as image:
+            shown.append(shown_image(image, trace))
+    return ToolSession(tools, shown, tools_kwargs(trace), f"cota-{trace.id}")
 
-    `shown` are the question images as the model saw them, `tools_kwargs` the row's (the full-resolution sources and
-    the video the tools read), `request_id` names the trajectory's tool state (masks, frame images).
-    """
 
-    def __init__(self, tools: dict[str, Any], shown: list[Image.Image], tools_kwargs: dict[str, Any], request_id: str):
-        self.tools = tools
-        self.agent_data = AgentData([], list(shown), None, None, None, {}, request_id, tools_kwargs)
-
-    @classmethod
-    def for_trace(cls, trace: Trace, root: Path, tools: dict[str, Any]) -> ToolSession:
-        """A session on a trace's media (paths under `root`), its question images resized by the trace's view."""
-        shown = []
-        for path in trace.images:
-            with Image.open(root / path) as image:
-                shown.append(shown_image(image, trace))
-        return cls(tools, shown, tools_kwargs(trace), f"cota-{trace.id}")
-
-    def call(self, tool: str, arguments: dict[str, Any]) -> tuple[str, list[Image.Image], bool]:
-        """(text, images, ok) of one call; the images join the conversation, as in verl's agent loop."""
-        return self.call_turn([(tool, arguments)])[0]
-
-    def call_turn(self, calls: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, list[Image.Image], bool]]:
-        """(text, images, ok) of each call of one assistant turn, in order.
-
-        Every call sees the images of the conversation before the turn; the images they return join it after the
-        turn, in call order, as verl's agent loop appends them (it runs a turn's calls concurrently).
-        """
-        unknown = [tool for tool, _ in calls if tool not in self.tools]
-        if unknown:
-            raise TraceError("unknown_tool", f"no tool named {unknown[0]!r}; known: {sorted(self.tools)}")
-        results = []
-        for tool, arguments in calls:
-            execution = self.tools[tool].execute("replay", arguments, agent_data=self.agent_data)
-            response, _, metrics = asyncio.run(execution)
-            results.append((response.text or "", list(response.image or []), bool(metrics["ok"])))
-        for _, images, _ in results:
-            self.agent_data.image_data.extend(images)
-        return results
-
-    @property
-    def steps(self) -> list[dict[str, Any]]:
-        """The tools' step records of the calls made so far (`pixelis_verl.trajectory.steps.StepRecord`)."""
-        return self.agent_data.extra_fields.get(STEPS_KEY, [])
-
-    def __enter__(self) -> ToolSession:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        release_trajectory(self.agent_data.request_id)
+def _call(session: ToolSession, tool: str, arguments: dict[str, Any]) -> tuple[str, list[Image.Image], bool]:
+    try:
+        return session.call(tool, arguments)
+    except UnknownTool as e:
+        raise TraceError("unknown_tool", str(e)) from None
 
 
 class StepFailed(RuntimeError):
@@ -126,9 +58,9 @@ def run_steps(trace: Trace, out: TraceSet, tools: dict[str, Any], plan: list[tup
     Observation images are saved under the set's media folder. A call a tool refuses raises StepFailed: a
     trace must only show calls that work (self-correction traces show misses that work but reveal nothing).
     """
-    with ToolSession.for_trace(trace, out.root, tools) as session:
+    with trace_session(trace, out.root, tools) as session:
         for number, (thought, tool, arguments) in enumerate(plan):
-            text, images, ok = session.call(tool, arguments)
+            text, images, ok = _call(session, tool, arguments)
             if not ok:
                 raise StepFailed(f"{trace.id}: {tool}({arguments}) failed: {text}")
             paths = []
@@ -142,9 +74,9 @@ def run_steps(trace: Trace, out: TraceSet, tools: dict[str, Any], plan: list[tup
 def replay_mismatches(trace: Trace, root: Path, tools: dict[str, Any]) -> list[TraceError]:
     """Re-run every step; an `observation_mismatch` for each step whose text or images differ from the stored ones."""
     errors = []
-    with ToolSession.for_trace(trace, root, tools) as session:
+    with trace_session(trace, root, tools) as session:
         for number, step in enumerate(trace.steps, start=1):
-            text, images, _ = session.call(step.tool, step.arguments)
+            text, images, _ = _call(session, step.tool, step.arguments)
             where = f"trace {trace.id} step {number} ({step.tool})"
             if text != step.observation.text:
                 errors.append(

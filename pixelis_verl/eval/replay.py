@@ -20,9 +20,9 @@ from typing import Any
 from PIL import Image, ImageDraw
 from verl.utils.dataset.vision_utils import process_image
 
-from pixelis_verl.data.replay import ToolSession
 from pixelis_verl.tools import media
 from pixelis_verl.tools.base import PixelTool, PixelToolConfig
+from pixelis_verl.tools.session import ToolSession
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("PIXELIS_LOGGING_LEVEL", "WARN"))

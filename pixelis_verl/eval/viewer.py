@@ -37,10 +37,10 @@ from omegaconf import OmegaConf
 from PIL import Image
 from tqdm import tqdm
 
-from pixelis_verl.data.replay import load_tools
 from pixelis_verl.eval.protocols import CORRECT_FROM
 from pixelis_verl.eval.replay import CallView, TurnView, for_page, pair_calls, replay
 from pixelis_verl.rewards.trajectory_log import read_trajectories
+from pixelis_verl.tools.session import load_tools
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("PIXELIS_LOGGING_LEVEL", "WARN"))

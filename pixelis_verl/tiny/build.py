@@ -202,9 +202,9 @@ def _tokenizer_corpus(seed: int, kinds: tuple[str, ...]) -> list[str]:
     """Generic text plus rendered golden traces, so the template and tool-call JSON get their own merges."""
     from transformers.utils.chat_template_utils import render_jinja_template
 
-    from pixelis_verl.data.replay import load_tools
     from pixelis_verl.data.synth.tasks import generate_tasks
     from pixelis_verl.tiny.warm_start import golden_traces, task_schemas
+    from pixelis_verl.tools.session import load_tools
 
     texts = generic_corpus(seed)
     template = CHAT_TEMPLATE_PATH.read_text()

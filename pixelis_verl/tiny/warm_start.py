@@ -28,11 +28,11 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from pixelis_verl.data.replay import load_tools, tool_schemas
 from pixelis_verl.data.rl_rows import ALL_KINDS, SYSTEM_PROMPT
 from pixelis_verl.data.synth.golden import golden_trace, prompt_messages
 from pixelis_verl.data.synth.tasks import TASK_TOOLS, PixelTask, generate_tasks
 from pixelis_verl.ops.sizes import ImageBudget
+from pixelis_verl.tools.session import load_tools, tool_schemas
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("PIXELIS_LOGGING_LEVEL", "WARN").upper())

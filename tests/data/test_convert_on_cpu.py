@@ -10,9 +10,10 @@ from PIL import Image
 from pixelis_verl.data.__main__ import main as data_cli
 from pixelis_verl.data.convert import DROPPED_FILE, convert_source
 from pixelis_verl.data.cota import TraceSet, validate_trace
-from pixelis_verl.data.replay import load_tools, replay_mismatches, tool_schemas
+from pixelis_verl.data.replay import replay_mismatches
 from pixelis_verl.data.synth.moving_object import generate_moving_object_video
 from pixelis_verl.data.synth.tasks import sign_task
+from pixelis_verl.tools.session import load_tools, tool_schemas
 from tests.data.cota_sets import TOOLS_YAML, VIEW
 
 

@@ -7,7 +7,8 @@ import shutil
 import pytest
 
 from pixelis_verl.data.cota import Trace, TraceError, TraceSet, validate_trace
-from pixelis_verl.data.replay import load_tools, replay_mismatches, tool_schemas
+from pixelis_verl.data.replay import replay_mismatches
+from pixelis_verl.tools.session import load_tools, tool_schemas
 from tests.data.cota_sets import TOOLS_YAML, make_set
 
 

@@ -11,7 +11,8 @@ from verl.utils.dataset.rl_dataset import RLHFDataset
 from pixelis_verl.data.cota import TraceSet
 from pixelis_verl.data.fuse import dedup_key, fuse
 from pixelis_verl.data.parquet import write_rl_parquet
-from pixelis_verl.data.replay import load_tools, shown_image
+from pixelis_verl.data.replay import shown_image
+from pixelis_verl.tools.session import load_tools
 from tests.data.cota_sets import TOOLS_YAML, make_set
 
 

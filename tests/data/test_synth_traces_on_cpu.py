@@ -5,9 +5,10 @@ import filecmp
 import pytest
 
 from pixelis_verl.data.cota import TraceSet, validate_trace
-from pixelis_verl.data.replay import load_tools, replay_mismatches, tool_schemas
+from pixelis_verl.data.replay import replay_mismatches
 from pixelis_verl.data.synth.tasks import TASK_KINDS, generate_tasks
 from pixelis_verl.data.synth.traces import SynthConfig, synthesize, variant_of
+from pixelis_verl.tools.session import load_tools, tool_schemas
 from tests.data.cota_sets import TOOLS_YAML, VARIANTS, VIEW, make_set
 
 

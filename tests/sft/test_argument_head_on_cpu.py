@@ -8,11 +8,11 @@ from verl.utils import hf_processor, hf_tokenizer
 from verl.utils import tensordict_utils as tu
 
 from pixelis_verl.data.parquet import write_sft_parquet
-from pixelis_verl.data.replay import load_tools, tool_schemas
 from pixelis_verl.sft.argument_head import COORDINATES, ArgumentHeadConfig
 from pixelis_verl.sft.dataset import CoTASFTDataset
 from pixelis_verl.sft.loss import weighted_sft_loss
 from pixelis_verl.tiny.build import tiny_model_path
+from pixelis_verl.tools.session import load_tools, tool_schemas
 from tests.data.cota_sets import TOOLS_YAML, make_set
 
 

@@ -9,9 +9,9 @@ from verl.utils import hf_processor, hf_tokenizer
 
 from pixelis_verl.data.parquet import write_sft_parquet
 from pixelis_verl.data.render import answer_text, arguments_json
-from pixelis_verl.data.replay import load_tools, tool_schemas
 from pixelis_verl.sft.dataset import CoTASFTDataset
 from pixelis_verl.tiny.build import tiny_model_path
+from pixelis_verl.tools.session import load_tools, tool_schemas
 from tests.data.cota_sets import TOOLS_YAML, make_set
 
 WEIGHTS = {"tool_name": 3.0, "argument_value": 2.0, "answer": 4.0}

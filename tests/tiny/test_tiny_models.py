@@ -14,9 +14,9 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from pixelis_verl.data.replay import load_tools, tool_schemas
 from pixelis_verl.runtime.processor import install_cpu_processors
 from pixelis_verl.tiny.build import CHAT_TEMPLATE_PATH, FAMILIES, MARKER, MAX_VISION_TOKENS, tiny_model_path
+from pixelis_verl.tools.session import load_tools, tool_schemas
 
 pytestmark = pytest.mark.timeout(900)  # a cold cache builds and warm-starts the model first
 

@@ -9,21 +9,19 @@ verl builds it: the question image is the image the model sees (resized by the p
 images returned by tools join the conversation after each turn.
 """
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
-from verl.experimental.agent_loop.tool_agent_loop import AgentData
 
 from pixelis_verl.data.rl_rows import task_row
 from pixelis_verl.data.synth.card_tasks import CARD_LEVELS
 from pixelis_verl.data.synth.tasks import PixelTask
 from pixelis_verl.ops.sizes import fit_size
 from pixelis_verl.tools.coords import box_from_source, point_from_source
-from pixelis_verl.tools.state import release_trajectory
+from pixelis_verl.tools.session import ToolSession
 
 Call = dict[str, Any]  # {"name": tool name, "arguments": {...}}
 Planner = Callable[[PixelTask, "Frame"], list[list[Call]]]  # a list of turns, each a list of calls
@@ -138,28 +136,19 @@ def golden_trace(
     shown = task.image.resize(shown_size, Image.Resampling.BICUBIC)
     coord_frame = next(iter(tools.values())).settings.coord_frame
     frame = Frame(coord_frame, shown.size, task.image.size)
-    request_id = f"golden-{task.kind}-{index}"
-    agent_data = AgentData([], [shown], None, None, None, {}, request_id, row["extra_info"]["tools_kwargs"])
     messages = prompt_messages(task, system)
-    try:
+    with ToolSession(tools, [shown], row["extra_info"]["tools_kwargs"], f"golden-{task.kind}-{index}") as session:
         for turn in PLANNERS[task.kind](task, frame):
             messages.append(
                 {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": c} for c in turn]}
             )
-            responses = [_execute(tools[call["name"]], call["arguments"], agent_data) for call in turn]
-            for response in responses:  # verl adds each response as a tool message, images first
-                images = list(response.image or [])
-                content = [{"type": "image"} for _ in images] + [{"type": "text", "text": response.text}]
+            results = session.call_turn([(call["name"], call["arguments"]) for call in turn])
+            for call, (text, returned, ok) in zip(turn, results, strict=True):
+                if not ok:
+                    raise RuntimeError(f"golden trace: {call['name']}({call['arguments']}) failed: {text}")
+                # verl adds each response as a tool message, images first
+                content = [{"type": "image"} for _ in returned] + [{"type": "text", "text": text}]
                 messages.append({"role": "tool", "content": content})
-                agent_data.image_data.extend(images)
-    finally:
-        release_trajectory(request_id)
+        images = list(session.agent_data.image_data)
     messages.append({"role": "assistant", "content": f"<answer>{task.answer}</answer>"})
-    return messages, list(agent_data.image_data)
-
-
-def _execute(tool: Any, arguments: dict[str, Any], agent_data: AgentData) -> Any:
-    response, _, metrics = asyncio.run(tool.execute("golden", arguments, agent_data=agent_data))
-    if not metrics["ok"]:
-        raise RuntimeError(f"golden trace: {tool.name}({arguments}) failed: {response.text}")
-    return response
+    return messages, images

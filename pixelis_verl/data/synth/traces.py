@@ -26,13 +26,14 @@ import numpy as np
 from tqdm import tqdm
 
 from pixelis_verl.data.cota import Trace, TraceSet, Video, View
-from pixelis_verl.data.replay import load_tools, run_steps
+from pixelis_verl.data.replay import run_steps
 from pixelis_verl.data.synth.card_tasks import CARD_LEVELS
 from pixelis_verl.data.synth.golden import PLANNERS, Call, Frame
 from pixelis_verl.data.synth.moving_object import write_video
 from pixelis_verl.data.synth.tasks import TASK_KINDS, TASK_TOOLS, PixelTask
 from pixelis_verl.data.synth.zoom_tasks import COLOURS, SHAPES, WORDS
 from pixelis_verl.ops.track import DIRECTIONS
+from pixelis_verl.tools.session import load_tools
 
 GENERATOR = "pixelis_verl.data.synth.traces"
 VERSION = 1
