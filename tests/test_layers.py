@@ -12,7 +12,7 @@ from pixelis_verl.config import REPO_ROOT
 # Bottom to top; a name is a subpackage or a top-level module of pixelis_verl. A package's `__main__` is its
 # command, an entry like train.py.
 LAYERS = [
-    {"typed_config", "paths", "run_metrics"},
+    {"typed_config", "paths", "registry", "run_metrics"},
     {"trajectory"},
     {"ops"},
     {"tools"},

@@ -24,6 +24,8 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
+from pixelis_verl.registry import class_registry
+
 # How an item's answer is matched (``pixelis_verl.trajectory.answers.ANSWER_METRICS``):
 # choice: an option letter or the option's text; exact: normalised text, numbers within 1%;
 # anls: Average Normalised Levenshtein Similarity (max over `answers`); mra: VSI-Bench's mean relative accuracy.
@@ -91,15 +93,7 @@ class BenchmarkAdapter(abc.ABC):
 BENCHMARKS: dict[str, type[BenchmarkAdapter]] = {}
 
 
-def register_benchmark(name: str):
-    def wrap(cls: type[BenchmarkAdapter]) -> type[BenchmarkAdapter]:
-        if name in BENCHMARKS:
-            raise ValueError(f"benchmark adapter {name!r} is registered twice")
-        cls.name = name
-        BENCHMARKS[name] = cls
-        return cls
-
-    return wrap
+register_benchmark = class_registry(BENCHMARKS, "benchmark adapter")
 
 
 def require_file(path: Path, expected: str) -> Path:

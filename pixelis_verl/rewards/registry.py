@@ -15,6 +15,7 @@ from typing import ClassVar
 
 from omegaconf import DictConfig
 
+from pixelis_verl.registry import class_registry
 from pixelis_verl.trajectory.parse import Trajectory
 
 REWARD_COMPONENTS: dict[str, type[RewardComponent]] = {}
@@ -38,14 +39,5 @@ class RewardComponent(abc.ABC):
         """The component's raw value for one trajectory. Must not raise on any trajectory a model can produce."""
 
 
-def register_component(name: str):
-    """Class decorator: make a component selectable as ``pixelis.reward.components.<name>``."""
-
-    def decorate(cls: type[RewardComponent]) -> type[RewardComponent]:
-        if name in REWARD_COMPONENTS and REWARD_COMPONENTS[name] is not cls:
-            raise ValueError(f"reward component {name!r} is registered twice")
-        cls.name = name
-        REWARD_COMPONENTS[name] = cls
-        return cls
-
-    return decorate
+register_component = class_registry(REWARD_COMPONENTS, "reward component")
+"""Class decorator: make a component selectable as ``pixelis.reward.components.<name>``."""

@@ -22,6 +22,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from pixelis_verl.data.cota import Trace, TraceSet, View
+from pixelis_verl.registry import class_registry
 
 CONVERTERS: dict[str, type[Converter]] = {}
 DROPPED_FILE = "dropped.jsonl"
@@ -32,15 +33,7 @@ class Dropped(ValueError):
     """A source record that cannot become a trace; the message is the reason, counted in the report."""
 
 
-def register_converter(name: str):
-    def register(cls: type[Converter]) -> type[Converter]:
-        if name in CONVERTERS:
-            raise ValueError(f"converter {name!r} is already registered by {CONVERTERS[name].__name__}")
-        cls.name = name
-        CONVERTERS[name] = cls
-        return cls
-
-    return register
+register_converter = class_registry(CONVERTERS, "converter")
 
 
 class Converter(abc.ABC):
