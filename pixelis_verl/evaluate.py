@@ -21,7 +21,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from pixelis_verl.cli import recipe_main
+from pixelis_verl.cli import check_processor, prepare_run_dir, recipe_main, run
 from pixelis_verl.cluster import check_cluster
 from pixelis_verl.eval.benchmarks import build_adapter
 from pixelis_verl.eval.items import BenchmarkFormatError, BenchmarkItem
@@ -29,7 +29,6 @@ from pixelis_verl.eval.protocols import variants
 from pixelis_verl.eval.report import Bootstrap, build_report, compare, load_report, markdown, verl_figures, write_report
 from pixelis_verl.eval.rows import item_media, variant_row, write_rows
 from pixelis_verl.rewards.trajectory_log import read_trajectories
-from pixelis_verl.train import check_processor, prepare_run_dir, run
 from pixelis_verl.typed_config import RecipeError
 
 ROWS = "data/rows.parquet"

@@ -177,7 +177,7 @@ def _tiny_model_block(template):
 
 
 def test_the_gpu_model_groups_ship_a_chat_template_that_renders_tools():
-    from pixelis_verl.train import check_processor
+    from pixelis_verl.cli import check_processor
 
     for recipe in ("rft_qwen25vl_7b", "rft_qwen3vl_8b", "sft_qwen25vl_7b", "sft_qwen3vl_8b"):
         cfg = resolve(compose_recipe(recipe))
@@ -194,7 +194,7 @@ def test_the_gpu_model_groups_ship_a_chat_template_that_renders_tools():
     ],
 )
 def test_a_chat_template_that_drops_tools_or_breaks_fails_naming_the_key(template, message):
-    from pixelis_verl.train import check_processor
+    from pixelis_verl.cli import check_processor
 
     with pytest.raises(RecipeError, match=f"actor_rollout_ref.model.{message}"):
         check_processor(_tiny_model_block(template), "actor_rollout_ref.model")

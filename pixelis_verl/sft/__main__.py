@@ -60,8 +60,8 @@ def launch(run_dir: Path, nproc: int) -> int:
 
 
 def _prepare(cfg: DictConfig, overrides: list[str]) -> Path:
+    from pixelis_verl.cli import check_processor
     from pixelis_verl.sft.checks import check_sft
-    from pixelis_verl.train import check_processor
 
     check_sft(cfg)
     if "LOCAL_RANK" in os.environ:

@@ -6,6 +6,7 @@ import stat
 
 from omegaconf import OmegaConf
 
+from pixelis_verl.cli import set_worker_env
 from pixelis_verl.cluster import (
     JOB_CONFIG_ENV,
     _capacity_problems,
@@ -16,7 +17,6 @@ from pixelis_verl.cluster import (
     write_private,
 )
 from pixelis_verl.config import compose_recipe, resolve
-from pixelis_verl.train import set_worker_env
 
 
 def _job(monkeypatch, env_vars=None):
