@@ -1,7 +1,6 @@
 """A synthetic request stream for demos, tests and benchmarks: the pixel tasks as unlabeled requests.
 
-Each task becomes a request record (`req-00000`, ...) whose image (PNG) or video (mp4) is written under the
-data root (with `select_tools`, a request offers only its kind's tools, as the RL rows do); every
+Each task becomes a request record (`data/synth/requests.py`, media under the data root's `stream/`); every
 `bad_every`-th line is a malformed record (cycling through the kinds the stream must
 dead-letter: a lone surrogate, bad JSON, a duplicate id, a missing field, paths outside the root or missing),
 so a run shows both paths. The answers go to a separate key file the driver never reads,
@@ -13,8 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pixelis_verl.data.synth.moving_object import write_video
-from pixelis_verl.data.synth.tasks import TASK_TOOLS, generate_tasks
+from pixelis_verl.data.synth.requests import synth_requests
 
 BAD_RECORDS = (  # the first four are what a 32-request stream with bad_every=8 carries (the TTRL e2e test)
     # Valid at parse in the past, fatal after the rollout (tokenizer, answer log, print): refused at parse now.
@@ -37,23 +35,13 @@ def write_stream(
     select_tools: bool = False,
 ) -> Path:
     """Write `num` requests (plus bad records) to `path`, media under `data_root/stream`; returns the key file."""
-    path, media = Path(path), Path(data_root) / "stream"
-    media.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     lines, key = [], []
-    for i, task in enumerate(generate_tasks(num, seed, kinds)):
-        request_id = f"req-{i:05d}"
-        if task.frames:
-            write_video(task.frames, media / f"{request_id}.mp4", task.fps)
-            record = {"id": request_id, "question": task.question, "video": f"stream/{request_id}.mp4"}
-        else:
-            task.image.save(media / f"{request_id}.png")
-            record = {"id": request_id, "question": task.question, "images": [f"stream/{request_id}.png"]}
-        if select_tools:
-            record["tools"] = list(TASK_TOOLS[task.kind])
-        lines.append(json.dumps(record))
-        key.append(json.dumps({"id": request_id, "answer": task.answer, "answer_metric": task.answer_metric,
-                               "kind": task.kind}))  # fmt: skip
+    for i, request in enumerate(synth_requests(data_root, num, seed, kinds, select_tools=select_tools)):
+        lines.append(json.dumps(request.record))
+        key.append(json.dumps({"id": request.record["id"], "answer": request.answer,
+                               "answer_metric": request.answer_metric, "kind": request.kind}))  # fmt: skip
         if bad_every and (i + 1) % bad_every == 0:
             lines.append(BAD_RECORDS[(i // bad_every) % len(BAD_RECORDS)])
     path.write_text("\n".join(lines) + "\n")
