@@ -29,7 +29,8 @@ from verl.tools.schemas import OpenAIFunctionToolSchema, ToolResponse
 from verl.utils.rollout_trace import rollout_trace_op
 
 from pixelis_verl.tools import media
-from pixelis_verl.tools.coords import ToolArgumentError, get_coord_frame, parse_int, show_value
+from pixelis_verl.tools.arguments import ToolArgumentError, parse_int, show_value
+from pixelis_verl.tools.coords import get_coord_frame
 from pixelis_verl.tools.state import STORE, TrajectoryState
 from pixelis_verl.trajectory.steps import Mark, StepRecord, TrackBox, append_step, observation_feature
 from pixelis_verl.typed_config import from_dict

@@ -13,8 +13,8 @@ from PIL import Image
 
 from pixelis_verl.ops.sizes import fit_size
 from pixelis_verl.ops.video import frame_window, select_frames
+from pixelis_verl.tools.arguments import parse_int, parse_number
 from pixelis_verl.tools.base import PixelResult, PixelTool, PixelToolConfig, ToolArgumentError
-from pixelis_verl.tools.coords import parse_int, parse_number
 from pixelis_verl.tools.schemas import function_schema, integer_param, number_param
 
 TOOL_NAME = "select_frames"

@@ -12,8 +12,9 @@ from verl.tools.schemas import OpenAIFunctionToolSchema
 
 from pixelis_verl.ops.ocr import OcrBackend, make_ocr_backend, read_text
 from pixelis_verl.ops.zoom import snap_box
+from pixelis_verl.tools.arguments import parse_box
 from pixelis_verl.tools.base import PixelResult, PixelTool, PixelToolConfig
-from pixelis_verl.tools.coords import box_from_source, box_to_source, parse_box
+from pixelis_verl.tools.coords import box_from_source, box_to_source
 from pixelis_verl.tools.schemas import box_param, function_schema, image_index_param
 from pixelis_verl.trajectory.steps import Mark
 

@@ -8,8 +8,9 @@ model nothing new to look at, so its step record has no observation feature.
 from typing import Any
 
 from pixelis_verl.ops.properties import get_properties
+from pixelis_verl.tools.arguments import parse_box, show_value
 from pixelis_verl.tools.base import PixelResult, PixelTool, ToolArgumentError
-from pixelis_verl.tools.coords import box_from_source, box_to_source, parse_box, show_value
+from pixelis_verl.tools.coords import box_from_source, box_to_source
 from pixelis_verl.tools.schemas import box_param, function_schema, image_index_param, mask_id_param
 
 TOOL_NAME = "get_properties"

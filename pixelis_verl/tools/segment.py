@@ -16,8 +16,9 @@ from verl.tools.schemas import OpenAIFunctionToolSchema
 from pixelis_verl.ops.segment import SegmentBackend, make_segment_backend, segment_object_at
 from pixelis_verl.ops.sizes import fit_size
 from pixelis_verl.ops.zoom import REDUCING_GAP
+from pixelis_verl.tools.arguments import parse_point
 from pixelis_verl.tools.base import PixelResult, PixelTool, PixelToolConfig, ToolArgumentError
-from pixelis_verl.tools.coords import box_from_source, parse_point, point_to_source
+from pixelis_verl.tools.coords import box_from_source, point_to_source
 from pixelis_verl.tools.schemas import function_schema, image_index_param, point_param
 from pixelis_verl.tools.state import StoredMask
 from pixelis_verl.trajectory.steps import Mark

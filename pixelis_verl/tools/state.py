@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from pixelis_verl.ops.zoom import PixelBox
-from pixelis_verl.tools.coords import ToolArgumentError, show_value
+from pixelis_verl.tools.arguments import ToolArgumentError, show_value
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("PIXELIS_LOGGING_LEVEL", "WARN"))

@@ -19,8 +19,9 @@ from pixelis_verl.ops.sizes import fit_size
 from pixelis_verl.ops.track import TrackerBackend, frame_spans, make_tracker_backend, track_object
 from pixelis_verl.ops.video import VideoInfo
 from pixelis_verl.ops.zoom import PixelBox, snap_box
+from pixelis_verl.tools.arguments import parse_box, parse_int
 from pixelis_verl.tools.base import PixelResult, PixelTool, PixelToolConfig, ToolArgumentError
-from pixelis_verl.tools.coords import box_from_source, box_to_source, get_coord_frame, parse_box, parse_int
+from pixelis_verl.tools.coords import box_from_source, box_to_source, get_coord_frame
 from pixelis_verl.tools.schemas import box_param, function_schema, image_index_param, integer_param, mask_id_param
 from pixelis_verl.trajectory.steps import TrackBox
 

@@ -8,8 +8,9 @@ source when the row provides it (else from the shown image), and the crop comes 
 from typing import Any
 
 from pixelis_verl.ops.zoom import zoom
+from pixelis_verl.tools.arguments import parse_box
 from pixelis_verl.tools.base import PixelResult, PixelTool, ToolArgumentError
-from pixelis_verl.tools.coords import box_to_source, parse_box
+from pixelis_verl.tools.coords import box_to_source
 from pixelis_verl.tools.schemas import box_param, function_schema, image_index_param
 
 TOOL_NAME = "zoom_in"

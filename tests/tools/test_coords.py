@@ -2,7 +2,8 @@ import math
 
 import pytest
 
-from pixelis_verl.tools.coords import COORD_FRAMES, ToolArgumentError, box_to_source, get_coord_frame, parse_box
+from pixelis_verl.tools.arguments import ToolArgumentError, parse_box
+from pixelis_verl.tools.coords import COORD_FRAMES, box_to_source, get_coord_frame
 
 SHOWN, SOURCE = (500, 250), (1000, 500)
 
