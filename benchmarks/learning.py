@@ -18,7 +18,7 @@ share of trajectories with a successful pixel operation, malformed calls, reward
 
 Usage: python benchmarks/learning.py [--runs 3] [--seeds 0 1 2] [--grpo-steps 16] [--skip-signal]
        [--skip-learner] [--skip-grpo] [--policies tools tool_free] [--sft-eval RUN_DIR]
-       [--plot docs/img/learning_signal.png] [--grpo-plot docs/img/learning_grpo.png]
+       [--grpo-override KEY=VALUE ...] [--plot docs/img/learning_signal.png] [--grpo-plot docs/img/learning_grpo.png]
        [--sft-plot docs/img/learner_sft_loss.png]
 Last line: one JSON object with the figures, machine, date and command.
 """
@@ -166,12 +166,13 @@ def learner(work: Path, sft_plot: Path, sft_eval: Path | None = None) -> tuple[d
 
 
 def grpo(
-    model: Path, sft_eval: Path, seeds: list[int], steps: int, work: Path, policies: list[str]
+    model: Path, sft_eval: Path, seeds: list[int], steps: int, work: Path, policies: list[str], extra: list[str]
 ) -> tuple[dict, dict]:
-    """Part 3: per seed and policy, GRPO from the SFT checkpoint, then its evaluation paired with the SFT one."""
+    """Part 3: per seed and policy, GRPO from the SFT checkpoint, then its evaluation paired with the SFT one.
+    `extra` are overrides of `rft_learner_cpu` every run gets (a step size, reward weights)."""
     before = arm_scores(read_trajectories(sft_eval / "trajectories"))
     bootstrap = Bootstrap(resamples=2000)
-    figures: dict = {"grpo_seeds": seeds, "grpo_steps": steps}
+    figures: dict = {"grpo_seeds": seeds, "grpo_steps": steps, "grpo_overrides": extra}
     curves: dict = {}
     for policy in policies:
         overrides = POLICIES[policy]
@@ -179,7 +180,7 @@ def grpo(
         for seed in seeds:
             start = time.monotonic()
             args = ["--config-name", "rft_learner_cpu", f"actor_rollout_ref.model.path={model}", f"data.seed={seed}"]
-            args += [f"trainer.total_training_steps={steps}", *overrides]
+            args += [f"trainer.total_training_steps={steps}", *overrides, *extra]
             run = _run("pixelis_verl.train", args, work / f"grpo_{policy}_{seed}")
             minutes.append((time.monotonic() - start) / 60)
             curves[(policy, seed)] = read_metrics_file(run / "metrics.jsonl")
@@ -269,6 +270,13 @@ def main() -> None:
         default=None,
         help="an evaluation run dir of the current learner build to reuse for part 2",
     )
+    parser.add_argument(
+        "--grpo-override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an override of rft_learner_cpu for every GRPO run (repeatable): actor_rollout_ref.actor.optim.lr=3e-5",
+    )
     parser.add_argument("--plot", type=Path, default=REPO / "docs" / "img" / "learning_signal.png")
     parser.add_argument("--grpo-plot", type=Path, default=REPO / "docs" / "img" / "learning_grpo.png")
     parser.add_argument("--sft-plot", type=Path, default=REPO / "docs" / "img" / "learner_sft_loss.png")
@@ -282,7 +290,9 @@ def main() -> None:
             learned, model, sft_eval = learner(Path(work), args.sft_plot, args.sft_eval)
             figures |= learned
             if not args.skip_grpo:
-                learned, grpo_curves = grpo(model, sft_eval, args.seeds, args.grpo_steps, Path(work), args.policies)
+                learned, grpo_curves = grpo(
+                    model, sft_eval, args.seeds, args.grpo_steps, Path(work), args.policies, args.grpo_override
+                )
                 figures |= learned
                 plot_grpo(grpo_curves, args.grpo_plot)
     report(figures, "python benchmarks/learning.py " + " ".join(sys.argv[1:]))

@@ -13,6 +13,7 @@ that every name in `PRIVATE_NAMES` still exists in the pinned verl before anythi
 | `RayPPOTrainer._compute_old_log_prob`  | TTRL: log-probs of the update batch before and after the update |
 | `RayPPOTrainer._compute_ref_log_prob`  | TTRL: the EMA reference's log-probs for the KL corridor         |
 | `RayPPOTrainer._update_actor`          | TTRL: one actor update on a hand-built batch                    |
+| `RLHFDataset`'s fields, no `__init__`  | TTRL: verl's row processing over rows in memory (`rl_rows`)     |
 """
 
 from __future__ import annotations
@@ -78,3 +79,21 @@ def compute_ref_log_prob(trainer: Any, batch: Any) -> Any:
 def update_actor(trainer: Any, batch: Any) -> Any:
     """One actor update on `batch` (its advantages and log-probs already in it)."""
     return trainer._update_actor(batch)
+
+
+def rl_rows(rows: list[dict[str, Any]], data_config: Any, processor: Any) -> Any:
+    """verl's RL row processing (`RLHFDataset.__getitem__`: structured multi-modal messages, the processor,
+    position ids) over `rows` in memory: an `RLHFDataset` built without its `__init__`, which reads a parquet
+    file and filters by length, with the fields `__getitem__` reads set here (verl has no in-memory constructor).
+    """
+    from verl.utils.dataset.rl_dataset import RLHFDataset
+
+    dataset = RLHFDataset.__new__(RLHFDataset)
+    dataset.dataframe = rows
+    dataset.processor = processor
+    dataset.prompt_key = data_config.get("prompt_key", "prompt")
+    dataset.image_key = data_config.get("image_key", "images")
+    dataset.video_key = data_config.get("video_key", "videos")
+    dataset.audio_key = data_config.get("audio_key", "audios")
+    dataset.need_tools_kwargs = data_config.get("need_tools_kwargs", False)
+    return dataset

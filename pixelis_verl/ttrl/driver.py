@@ -35,14 +35,14 @@ from verl.utils.checkpoint.checkpoint_manager import find_latest_ckpt_path
 from verl.utils.dataset.rl_dataset import collate_fn
 from verl.utils.tracking import Tracking
 
-from pixelis_verl.runtime.upstream import compute_old_log_prob, compute_ref_log_prob, update_actor
+from pixelis_verl.runtime.upstream import compute_old_log_prob, compute_ref_log_prob, rl_rows, update_actor
 from pixelis_verl.tools.media import tool_media_limits
 from pixelis_verl.trajectory.parse import Trajectory, item_trajectory, response_ids
 from pixelis_verl.ttrl.buffer import ExperienceBuffer, normalise
 from pixelis_verl.ttrl.config import TTRLConfig
 from pixelis_verl.ttrl.corridor import KLCorridor, token_kl
 from pixelis_verl.ttrl.durable import replace_text
-from pixelis_verl.ttrl.requests import RequestRows, embedding_inputs, request_row
+from pixelis_verl.ttrl.requests import embedding_inputs, request_row
 from pixelis_verl.ttrl.retention import prune_checkpoints
 from pixelis_verl.ttrl.stream import (
     JsonlDirSource,
@@ -172,7 +172,7 @@ class TTRLTrainer(RayPPOTrainer):
             chains = [tuple(e.payload["actions"]) for e, _ in found if e.payload["success"]]
             rows.append(request_row(request, index, self.data_root, self.ttrl.shown_max_pixels,
                                     chains[: self.ttrl.update.exemplars]))  # fmt: skip
-        dataset = RequestRows(rows, self.config.data, self.processor)
+        dataset = rl_rows(rows, self.config.data, self.processor)
         batch = DataProto.from_single_dict(collate_fn([dataset[i] for i in range(len(rows))]))
         batch.non_tensor_batch["uid"] = np.array([str(uuid.uuid4()) for _ in rows], dtype=object)
         batch.meta_info["temperature"] = self.config.actor_rollout_ref.rollout.temperature

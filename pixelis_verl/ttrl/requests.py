@@ -3,8 +3,9 @@
 A request becomes the same RL row as a training question (`pixelis_verl.data.rl_rows.rl_row`: system prompt,
 question images shown at the model's size, the full-resolution copies or the video for the tools), with no
 ground truth: the reward loop still scores every pixelis component but accuracy, and the driver adds the
-vote's pseudo-label. `RequestRows` runs verl's own row processing (`RLHFDataset.__getitem__`: structured
-messages, tools kwargs) on rows held in memory, so a micro-batch never goes through a file.
+vote's pseudo-label. `rl_rows` (`runtime/upstream.py`) runs verl's own row processing
+(`RLHFDataset.__getitem__`: structured messages, tools kwargs) on rows held in memory, so a micro-batch never
+goes through a file.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig
 from PIL import Image
-from verl.utils.dataset.rl_dataset import RLHFDataset
 
 from pixelis_verl.data.rl_rows import rl_row, with_options
 from pixelis_verl.runtime.upstream import agent_loop_position_ids
@@ -65,19 +64,6 @@ def request_row(
         extra_info={"index": index, "split": "stream", "request_id": request.id, "options": request.options},
         data_source=DATA_SOURCE,
     )
-
-
-class RequestRows(RLHFDataset):
-    """verl's RL row processing over in-memory rows (RLHFDataset without its file reading and length filter)."""
-
-    def __init__(self, rows: list[dict[str, Any]], data_config: DictConfig, processor: Any):
-        self.dataframe = rows
-        self.processor = processor
-        self.prompt_key = data_config.get("prompt_key", "prompt")
-        self.image_key = data_config.get("image_key", "images")
-        self.video_key = data_config.get("video_key", "videos")
-        self.audio_key = data_config.get("audio_key", "audios")
-        self.need_tools_kwargs = data_config.get("need_tools_kwargs", False)
 
 
 def embedding_inputs(processor: Any, request: Request, shown_max_pixels: int) -> dict[str, torch.Tensor]:

@@ -7,8 +7,9 @@ from PIL import Image
 from verl.utils import hf_processor
 
 from pixelis_verl.data.synth.moving_object import write_video
+from pixelis_verl.runtime.upstream import rl_rows
 from pixelis_verl.tiny.build import tiny_model_path
-from pixelis_verl.ttrl.requests import RequestRows, embedding_inputs, request_row
+from pixelis_verl.ttrl.requests import embedding_inputs, request_row
 from pixelis_verl.ttrl.stream import Request
 
 DATA = OmegaConf.create({"prompt_key": "prompt", "image_key": "images"})
@@ -23,7 +24,7 @@ def test_an_image_request_becomes_a_verl_row_with_its_tools_and_no_label(process
     request = Request("r1", "Which colour?", [Image.new("RGB", (64, 48), "red")], options=["red", "blue"],
                       tools=["zoom_in"])  # fmt: skip
     row = request_row(request, 0, None, 65536, exemplars=[("zoom_in", "read_text")])
-    item = RequestRows([row], DATA, processor)[0]
+    item = rl_rows([row], DATA, processor)[0]
     user = item["raw_prompt"][1]["content"]
     assert user[0]["type"] == "image" and user[0]["image"].size == (64, 48)
     assert "(A) red\n(B) blue" in user[1]["text"] and "zoom_in -> read_text" in user[1]["text"]
