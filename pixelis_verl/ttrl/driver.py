@@ -42,6 +42,7 @@ from pixelis_verl.ttrl.buffer import ExperienceBuffer, normalise
 from pixelis_verl.ttrl.config import TTRLConfig
 from pixelis_verl.ttrl.corridor import KLCorridor, token_kl
 from pixelis_verl.ttrl.durable import replace_text
+from pixelis_verl.ttrl.gate import gated, select_update
 from pixelis_verl.ttrl.requests import embedding_inputs, request_row
 from pixelis_verl.ttrl.retention import prune_checkpoints
 from pixelis_verl.ttrl.stream import (
@@ -52,7 +53,6 @@ from pixelis_verl.ttrl.stream import (
     RequestSource,
     RequestStream,
 )
-from pixelis_verl.ttrl.update import gated, select_update
 from pixelis_verl.ttrl.vote import Neighbour, VoteResult, actions, vote
 
 STATE_FILE = "ttrl_state.json"

@@ -2,7 +2,7 @@
 
 from pixelis_verl.trajectory.parse import Trajectory
 from pixelis_verl.ttrl.config import GateConfig
-from pixelis_verl.ttrl.update import gated, select_update
+from pixelis_verl.ttrl.gate import gated, select_update
 from pixelis_verl.ttrl.vote import VoteConfig, vote
 
 
