@@ -9,14 +9,15 @@ Part 2 (learner): the learner model tier (``make learner``; built here when miss
 ``python -m pixelis_verl.evaluate --config-name eval_learner_cpu``: with-tools accuracy beside the tool-free
 control of the same run, bootstrap intervals, well-formed and answered rates, against chance (1/6).
 
-Part 3 (GRPO on the learner): per seed, ``rft_learner_cpu`` (GRPO with the ``pixelis`` reward, rows offering
-``zoom_in``) from the learner's SFT checkpoint, then the same evaluation of its last checkpoint; and the same
-budget for a tool-free policy (``pixelis.synth_data.tool_free=true``: rows offer no tools) as the control. The
-gain of each is paired by question against the SFT checkpoint's evaluation (the tools policy on the tool arm,
-the tool-free policy on the tool-free arm), with a bootstrap interval. Curves per GRPO step (accuracy, the
-share of trajectories with a successful pixel operation, malformed calls, reward components) go to a PNG.
+Part 3 (GRPO on the learner): per seed, ``rft_learner_cpu`` (GRPO with the ``pixelis`` reward manager paying
+accuracy, lr 3e-5, rows offering ``zoom_in``; 36 steps, ~55 minutes each here) from the learner's SFT
+checkpoint, then the same evaluation of its last checkpoint; and the same budget for a tool-free policy
+(``pixelis.synth_data.tool_free=true``: rows offer no tools) as the control. The gain of each is paired by
+question against the SFT checkpoint's evaluation (the tools policy on the tool arm, the tool-free policy on the
+tool-free arm), with a bootstrap interval. Curves per GRPO step (accuracy, the share of trajectories with a
+successful pixel operation, malformed calls, reward components) go to a PNG.
 
-Usage: python benchmarks/learning.py [--runs 3] [--seeds 0 1 2] [--grpo-steps 16] [--skip-signal]
+Usage: python benchmarks/learning.py [--runs 3] [--seeds 0 1 2] [--grpo-steps 36] [--skip-signal]
        [--skip-learner] [--skip-grpo] [--policies tools tool_free] [--sft-eval RUN_DIR]
        [--grpo-override KEY=VALUE ...] [--plot docs/img/learning_signal.png] [--grpo-plot docs/img/learning_grpo.png]
        [--sft-plot docs/img/learner_sft_loss.png]
@@ -253,7 +254,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="GRPO runs of the learning signal")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="GRPO seeds on the learner")
-    parser.add_argument("--grpo-steps", type=int, default=16, help="GRPO steps per learner run")
+    parser.add_argument("--grpo-steps", type=int, default=36, help="GRPO steps per learner run")
     parser.add_argument("--skip-signal", action="store_true", help="no part 1 (the tiny model's learning signal)")
     parser.add_argument("--skip-learner", action="store_true", help="no parts 2 and 3 (no learner build or runs)")
     parser.add_argument("--skip-grpo", action="store_true", help="no part 3 (GRPO on the learner)")

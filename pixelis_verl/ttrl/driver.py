@@ -19,7 +19,9 @@ not replayed).
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -54,6 +56,16 @@ from pixelis_verl.ttrl.stream import (
     RequestStream,
 )
 from pixelis_verl.ttrl.vote import Neighbour, VoteResult, actions, vote
+
+# The loop's live progress, one line per request and per update, on the TaskRunner's stdout as "[ttrl] ..." (Ray
+# forwards it to the job log). A logger, so an operator can quiet it: logging.getLogger("pixelis_verl.ttrl.progress").
+progress = logging.getLogger("pixelis_verl.ttrl.progress")
+if not progress.handlers:
+    _handler = logging.StreamHandler(sys.stdout)
+    _handler.setFormatter(logging.Formatter("[ttrl] %(message)s"))
+    progress.addHandler(_handler)
+    progress.setLevel(logging.INFO)
+    progress.propagate = False
 
 STATE_FILE = "ttrl_state.json"
 
@@ -208,9 +220,8 @@ class TTRLTrainer(RayPPOTrainer):
                             "step": self.step})  # fmt: skip
             payloads.append({"request_id": request.id, "answer": result.answer, "actions": chain, "success": gate,
                              "length": group[best].response_tokens})  # fmt: skip
-            print(f"[ttrl] step {self.step} request {request.id}: answer {result.answer!r} "
-                  f"confidence {result.confidence:.2f} -> {'update' if gate and self.ttrl.learn else 'answer only'}",
-                  flush=True)  # fmt: skip
+            progress.info("step %d request %s: answer %r confidence %.2f -> %s", self.step, request.id, result.answer,
+                          result.confidence, "update" if gate and self.ttrl.learn else "answer only")  # fmt: skip
         # Experience before answer: a crash between the two repeats the request (one more experience for it), where
         # the other order lost the experience for good (the answered request is skipped on restart).
         self.buffer.add_many(embeddings, [r.confidence for r in results], payloads)
@@ -258,8 +269,8 @@ class TTRLTrainer(RayPPOTrainer):
         self.checkpoint_manager.update_weights(self.global_steps)
         if decision.action != "rollback" and self.global_steps % self.ttrl.checkpoint_every == 0:
             self._save()
-        print(f"[ttrl] step {self.step}: update on {sum(gates)} request(s), KL(policy||EMA) {kl:.5f} -> "
-              f"{decision.action}, lr scale {decision.scale:.3g}", flush=True)  # fmt: skip
+        progress.info("step %d: update on %d request(s), KL(policy||EMA) %.5f -> %s, lr scale %.3g", self.step,
+                      sum(gates), kl, decision.action, decision.scale)  # fmt: skip
         metrics.update({f"ttrl/corridor_{action}": float(decision.action == action) for action in self.corridor.counts})
         metrics.update({"ttrl/kl": kl, "ttrl/update_trajectories": float(sum(trained))})
         metrics.update(actor_output.meta_info["metrics"])
@@ -328,7 +339,7 @@ class TTRLTrainer(RayPPOTrainer):
             self.step, self.corridor.scale = state["step"], state["scale"]
             self.corridor.counts.update(state["counts"])
             self.actor_rollout_wg.ttrl_set_lr_scale(self.corridor.scale, already_applied=True)
-            print(f"[ttrl] resumed from {folder}: {self.global_steps} accepted updates", flush=True)
+            progress.info("resumed from %s: %d accepted updates", folder, self.global_steps)
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
