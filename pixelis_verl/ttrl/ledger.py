@@ -136,12 +136,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not (Path(args.state_dir) / LEDGER_FILE).is_file():
         parser.error(f"no {LEDGER_FILE} in {args.state_dir}")
-    ledger = Ledger(args.state_dir, read_only=True)
     try:
-        for record in ledger.dead_letters() if args.dead_letters else ledger.answers():
-            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
-    finally:
-        ledger.close()
+        ledger = Ledger(args.state_dir, read_only=True)
+        try:
+            for record in ledger.dead_letters() if args.dead_letters else ledger.answers():
+                sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+        finally:
+            ledger.close()
+    except (LedgerError, sqlite3.DatabaseError) as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
 
 
 if __name__ == "__main__":

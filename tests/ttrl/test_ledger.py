@@ -46,6 +46,17 @@ def test_a_corrupt_ledger_fails_in_one_line_naming_the_file(tmp_path):
     assert "\n" not in str(caught.value)
 
 
+def test_the_printer_refuses_a_missing_or_corrupt_ledger_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as missing:
+        main([str(tmp_path)])
+    (tmp_path / "ledger.sqlite3").write_bytes(b"not a database, " * 100)
+    with pytest.raises(SystemExit) as corrupt:
+        main([str(tmp_path)])
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert missing.value.code == corrupt.value.code == 2 and len(errors) == 3  # usage + missing, then corrupt
+    assert "no ledger.sqlite3 in" in errors[1] and "file is not a database" in errors[2]
+
+
 def test_the_answers_print_as_json_lines_beside_the_process_serving_them(tmp_path, capsys):
     ledger = Ledger(tmp_path)
     ledger.add_answers([(id_key(1), ("r.jsonl", 5), {"id": 1, "answer": "red"})], ("r.jsonl", 5))
