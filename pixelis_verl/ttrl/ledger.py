@@ -94,11 +94,6 @@ class Ledger:
         for source, offset, reason, record in rows:
             yield {"source": source, "offset": offset, "reason": reason, "record": record}
 
-    def count(self, table: str) -> int:
-        if table not in ("answers", "dead_letters"):
-            raise ValueError(f"no table {table!r}")
-        return self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-
     # -- writes: each one transaction, durable when it returns --------------------------------------------------
     def add_answers(self, answers: list[tuple[str, Position, dict[str, Any]]], position: Position | None) -> None:
         """Record answers (`(key, position, record)`) and, in the same transaction, the committed `position`."""

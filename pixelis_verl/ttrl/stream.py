@@ -284,7 +284,6 @@ class RequestStream:
         self._lock = _lock(self.state_dir / LOCK_FILE)
         self.ledger = Ledger(self.state_dir)
         self.committed: Position | None = self.ledger.committed()
-        self._saved = self.committed  # the committed position the ledger holds
         self._read_to: Position | None = self.committed  # what has been handed out
         self._in_flight: list[Position] = []  # handed out, in stream order
         self._done: set[Position] = set()
@@ -297,7 +296,7 @@ class RequestStream:
         for position, line in self.source.lines(self._read_to, self.limits.max_line_bytes, final=not self.follow):
             self._read_to = position
             self._in_flight.append(position)
-            if line is not None and not line.strip() or self.ledger.is_dead(position):  # blank, or a letter already
+            if (line is not None and not line.strip()) or self.ledger.is_dead(position):  # blank, or a letter already
                 self._finish(position)
                 continue
             if line is None:
@@ -338,9 +337,9 @@ class RequestStream:
         for request in requests:
             self._done.add(request.position)
             del self._ids[request.key]
+        self._advance()
         answers = [(r.key, r.position, record) for r, record in zip(requests, records, strict=True)]
-        self._saved = self._advance() or self._saved
-        self.ledger.add_answers(answers, self._saved)
+        self.ledger.add_answers(answers, self.committed)
 
     def close(self) -> None:
         """Release the ledger and the lock; writes nothing (what a crash would skip, a close skips too)."""
@@ -350,8 +349,8 @@ class RequestStream:
     def _dead_letter(self, position: Position, line: bytes, reason: str) -> None:
         self._done.add(position)
         text = line.decode("utf-8", "replace")[:MAX_DEAD_RECORD_CHARS]
-        self._saved = self._advance() or self._saved
-        self.ledger.add_dead_letter(position, reason, text, self._saved)
+        self._advance()
+        self.ledger.add_dead_letter(position, reason, text, self.committed)
         self.dead_letters += 1
 
     def _finish(self, position: Position) -> None:
@@ -360,10 +359,9 @@ class RequestStream:
         self._done.add(position)
         self._advance()
 
-    def _advance(self) -> Position | None:
-        """Move the committed position over the done prefix of the in-flight lines; returns it when the ledger does
-        not hold it yet (the caller writes it), else None."""
+    def _advance(self) -> None:
+        """Move the committed position over the done prefix of the in-flight lines (in memory; the ledger gets it
+        with the next answer or dead letter)."""
         while self._in_flight and self._in_flight[0] in self._done:
             self.committed = self._in_flight.pop(0)
             self._done.discard(self.committed)
-        return None if self.committed == self._saved else self.committed
