@@ -14,7 +14,6 @@ from __future__ import annotations
 import abc
 import base64
 import binascii
-import csv
 import json
 import re
 from collections.abc import Iterator
@@ -50,12 +49,17 @@ class BenchmarkItem:
     answer: str  # the correct option's letter in `options` order (choice), else the reference answer
     metric: str  # one of METRICS
     images: list[Path | bytes] = field(default_factory=list)  # question images: files, or encoded bytes
-    video: Path | None = None  # a video question (its first frame is shown; the tools read the video)
+    video: Path | None = None  # a video question (frames spread over it are shown; the tools read the video)
+    video_fps: float | None = None  # frames per second of a video that is a folder of frames (a file knows its own)
+    video_window: tuple[float, float] | None = None  # (start, end) seconds the question is about; shown frames in it
     options: list[str] | None = None  # option texts without letters, in published order (choice)
     answers: list[str] | None = None  # every accepted answer, when there are several (InfoVQA)
-    category: str = ""  # sub-task, reported separately
+    category: str = ""  # sub-task, reported separately (its label)
+    categories: list[str] = field(default_factory=list)  # every category it counts in; [category] unless given
 
     def __post_init__(self) -> None:
+        if not self.categories and self.category:
+            self.categories = [self.category]  # one category for most benchmarks; InfoVQA's answer types are several
         if self.metric not in METRICS:
             raise ValueError(f"item {self.id}: metric must be one of {METRICS}; got {self.metric!r}")
         if self.metric == "choice":
@@ -149,7 +153,9 @@ def read_table(path: Path, columns: tuple[str, ...], expected: str) -> list[dict
         elif path.suffix == ".jsonl":
             frame = pd.read_json(path, lines=True, dtype=False)
         else:
-            frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE)
+            # pandas' default quoting, as the TSVs were written (VLMEvalKit's `to_csv`): a cell holding quotes or
+            # tabs is quoted, its quotes doubled
+            frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
     except Exception as exc:  # pandas and pyarrow raise many types; all mean "not this format"
         raise BenchmarkFormatError(path, f"unreadable ({type(exc).__name__}: {exc}); expected {expected}") from None
     missing = [c for c in columns if c not in frame.columns]
@@ -203,6 +209,15 @@ def require_media(file: Path, path: Path, where: str) -> Path:
     if not file.exists():
         raise BenchmarkFormatError(path, f"{where}: media file '{file}' does not exist")
     return file
+
+
+def under(folder: Path, name: Any, path: Path, where: str) -> Path:
+    """`folder / name` for a record's relative media path; an absolute path or a `..` part is refused (a record
+    never reaches outside the benchmark's folder)."""
+    relative = Path(str(name))
+    if relative.is_absolute() or ".." in relative.parts or not relative.parts:
+        raise BenchmarkFormatError(path, f"{where}: media path {str(name)!r} must be relative, without '..'")
+    return folder / relative
 
 
 def require_unique_ids(items: list[BenchmarkItem], path: Path) -> list[BenchmarkItem]:

@@ -96,15 +96,22 @@ def toolchain(records: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _categories(item: dict[str, Any]) -> list[str]:
+    """The categories a question is reported under: its `categories` list, or its one `category` (older logs)."""
+    listed = item.get("categories")
+    if listed is not None and len(listed):
+        return [str(c) for c in listed]
+    return [str(item["category"])] if item.get("category") else []
+
+
 def arm_report(records: list[dict[str, Any]], bootstrap: Bootstrap) -> dict[str, Any]:
     scores = question_scores(records)
     values = list(scores.values())
     categories: dict[str, list[float]] = defaultdict(list)
-    category_of = {
-        str((r.get("item") or {}).get("id")): str((r.get("item") or {}).get("category") or "") for r in records
-    }
+    categories_of = {str((r.get("item") or {}).get("id")): _categories(r.get("item") or {}) for r in records}
     for qid, score in scores.items():
-        categories[category_of[qid]].append(score)
+        for category in categories_of[qid]:
+            categories[category].append(score)  # an item in several categories counts in each
     components = sorted({k for r in records for k in (r.get("info") or {})})
     return {
         "accuracy": _mean(values),

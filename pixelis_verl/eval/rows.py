@@ -31,10 +31,17 @@ ARMS = {"tools": SYSTEM_PROMPT, "no_tools": TOOL_FREE_SYSTEM_PROMPT}
 CHOICE_INSTRUCTION = "Answer with the option's letter."
 
 
-def _frames(path: Path, count: int) -> tuple[list[bytes], list[int]]:
-    reader = VideoReader(path)
+def _frames(
+    path: Path, count: int, fps: float | None, window: tuple[float, float] | None
+) -> tuple[list[bytes], list[int]]:
+    """`count` frames spread over the video, or over its `window` (seconds) where the question names one."""
+    reader = VideoReader(path, fps=fps)
     try:
-        indices = sorted({int(i) for i in np.linspace(0, reader.info.num_frames - 1, max(1, count))})
+        first, last = 0, reader.info.num_frames - 1
+        if window is not None:
+            first = min(int(window[0] * reader.info.fps), last)
+            last = max(first, min(int(window[1] * reader.info.fps), last))
+        indices = sorted({int(i) for i in np.linspace(first, last, max(1, count))})
         return [png_bytes(Image.fromarray(frame.image)) for frame in reader.frames(indices)], indices
     finally:
         reader.close()
@@ -55,8 +62,8 @@ class Media:
 def item_media(item: BenchmarkItem, data_root: Path, video_frames: int) -> Media:
     """Read (or, for a video, decode) a question's media once; every variant and arm of it reuses them."""
     if item.video is not None:
-        images, indices = _frames(item.video, video_frames)
-        video = {"path": _relative(item.video, data_root), "question_frames": indices}
+        images, indices = _frames(item.video, video_frames, item.video_fps, item.video_window)
+        video = {"path": _relative(item.video, data_root), "fps": item.video_fps, "question_frames": indices}
         return Media(images, {"source_images": [], "video": video})
     images = [raw if isinstance(raw, bytes) else raw.read_bytes() for raw in item.images]
     sources = [{"bytes": raw} if isinstance(raw, bytes) else {"path": _relative(raw, data_root)} for raw in item.images]
@@ -79,7 +86,8 @@ def variant_row(
         shown_max_pixels=shown_max_pixels,
         tool_selection=[] if arm == "no_tools" else tools,
         extra_info={
-            "id": item.id, "arm": arm, "benchmark": benchmark, "category": item.category, "rotation": variant.rotation,
+            "id": item.id, "arm": arm, "benchmark": benchmark, "category": item.category,
+            "categories": item.categories, "rotation": variant.rotation,
             "options": variant.options, "answers": item.answers,
         },
         data_source=f"{benchmark}/{arm}",

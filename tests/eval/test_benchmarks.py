@@ -129,6 +129,15 @@ def test_hrbench_reads_base64_images_and_rows_that_reuse_another_rows_image(name
     assert second.answer == "A"
 
 
+def test_hrbench_reads_quotes_as_pandas_writes_them(tmp_path):
+    question = 'Does the sign say "STOP", or "GO"?'  # pandas quotes such a cell and doubles its quotes
+    row = hr_row(0, base64.b64encode(jpeg_bytes()).decode(), question=question, A='"STOP"', B="GO\tnow")
+    hrbench_tsv(tmp_path / "hr_bench_4k.tsv", [row])
+    assert '"Does the sign say ""STOP"", or ""GO""?"' in (tmp_path / "hr_bench_4k.tsv").read_text()
+    (item,) = load("hrbench_4k", tmp_path)
+    assert (item.question, item.options[:2]) == (question, ['"STOP"', "GO\tnow"])
+
+
 def test_hrbench_missing_column_and_bad_base64_fail_naming_the_file(tmp_path):
     rows = [hr_row(0, base64.b64encode(jpeg_bytes()).decode())]
     hrbench_tsv(tmp_path / "hr_bench_4k.tsv", [{k: v for k, v in r.items() if k != "D"} for r in rows])
@@ -275,6 +284,17 @@ def test_infovqa_keeps_every_accepted_answer_for_anls(tmp_path):
     assert (item.category, item.images) == ("Single span", [tmp_path / "infographicsvqa_images/10002.jpeg"])
 
 
+def test_infovqa_question_with_several_answer_types_counts_in_each_type(tmp_path):
+    write(tmp_path / "infographicsvqa_images/20001.jpeg", jpeg_bytes())
+    write(tmp_path / "infographicsVQA_val_v1.0_withQT.json", json.dumps({
+        "dataset_name": "infographicsVQA", "dataset_split": "val",
+        "data": [{"questionId": 7, "question": "Which two regions grew?", "image_local_name": "20001.jpeg",
+                  "answers": ["asia, europe"], "answer_type": ["Multi-span", "Non-span"]}],
+    }))  # fmt: skip
+    (item,) = load("infovqa", tmp_path)
+    assert (item.category, item.categories) == ("Multi-span, Non-span", ["Multi-span", "Non-span"])
+
+
 def test_infovqa_without_a_data_list_fails_naming_the_file(tmp_path):
     write(tmp_path / "infographicsVQA_val_v1.0_withQT.json", json.dumps([{"questionId": 1}]))
     with pytest.raises(
@@ -308,21 +328,45 @@ def test_mvbench_finds_videos_by_name_and_answers_by_letter(tmp_path):
     )
 
 
-def test_mvbench_ambiguous_or_missing_video_fails_naming_it(tmp_path):
-    write(tmp_path / "video/star/abc.mp4")
-    write(tmp_path / "video/clevrer/abc.mp4")
+def test_mvbench_looks_clips_up_in_each_tasks_own_folder(tmp_path):
+    # the same name in two source datasets and in the release's data0613/ copy: each task reads its own folder
+    perception = write(tmp_path / "video/perception/videos/video_1.mp4")
+    clevrer = write(tmp_path / "video/clevrer/video_validation/video_1.mp4")
+    write(tmp_path / "video/data0613/perception/videos/video_1.mp4")
+    write(tmp_path / "json/action_count.json", json.dumps([mvbench_record(video="video_1.mp4")]))
+    write(tmp_path / "json/moving_count.json", json.dumps([mvbench_record(video="video_1.mp4")]))
+    count, moving = load("mvbench", tmp_path)
+    assert (count.category, count.video, moving.category, moving.video) == (
+        "action_count", perception, "moving_count", clevrer
+    )  # fmt: skip
+
+
+def test_mvbench_episodic_reasoning_reads_tvqa_frame_folders_at_3_fps_in_their_window(tmp_path):
+    clip = tmp_path / "video/tvqa/frames_fps3_hq/castle_s01e01_seg02_clip_00"
+    write(clip / "00001.jpg", jpeg_bytes())
+    record = mvbench_record(video="castle_s01e01_seg02_clip_00") | {"start": 1.5, "end": 7.25}
+    write(tmp_path / "json/episodic_reasoning.json", json.dumps([record]))
+    (item,) = load("mvbench", tmp_path)
+    assert (item.video, item.video_fps, item.video_window) == (clip, 3.0, (1.5, 7.25))
+
+
+def test_mvbench_missing_clip_unknown_task_or_escaping_path_fails_naming_it(tmp_path):
+    write(tmp_path / "video/clevrer/video_validation/abc.mp4")  # another task's folder does not count
     write(tmp_path / "json/action_sequence.json", json.dumps([mvbench_record()]))
-    with pytest.raises(
-        BenchmarkFormatError, match=r"action_sequence.json: question 0: video 'abc.mp4' .* found 2 times"
-    ):
+    missing = r"action_sequence.json: question 0: video 'abc.mp4': a video file is missing at '.*star"
+    with pytest.raises(BenchmarkFormatError, match=missing):
         load("mvbench", tmp_path)
-    write(tmp_path / "json/action_sequence.json", json.dumps([mvbench_record(video="nowhere.mp4")]))
-    with pytest.raises(BenchmarkFormatError, match=r"video 'nowhere.mp4' .* found nowhere"):
+    write(tmp_path / "json/action_sequence.json", json.dumps([mvbench_record(video="../../../etc/passwd")]))
+    with pytest.raises(BenchmarkFormatError, match=r"question 0: media path '../../../etc/passwd' must be relative"):
+        load("mvbench", tmp_path)
+    (tmp_path / "json/action_sequence.json").unlink()
+    write(tmp_path / "json/my_task.json", json.dumps([mvbench_record()]))
+    with pytest.raises(BenchmarkFormatError, match=r"my_task.json: not an MVBench task; the tasks are \['action_"):
         load("mvbench", tmp_path)
 
 
 def test_mvbench_answer_not_among_the_candidates_fails(tmp_path):
-    write(tmp_path / "video/star/abc.mp4")
+    write(tmp_path / "video/star/Charades_v1_480/abc.mp4")
     write(tmp_path / "json/action_sequence.json", json.dumps([mvbench_record(answer="danced")]))
     with pytest.raises(BenchmarkFormatError, match=r"question 0: answer 'danced' is neither a letter"):
         load("mvbench", tmp_path)

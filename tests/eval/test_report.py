@@ -60,6 +60,16 @@ def test_report_has_both_arms_the_paired_delta_and_toolchain_statistics():
     assert tools["reward"]["curiosity"] == 0.5
 
 
+def test_a_question_in_several_categories_counts_in_each():
+    records = [_record("q0", "tools", 1.0), _record("q1", "tools", 0.0)]
+    records[0]["item"]["categories"] = ["Multi-span", "Non-span"]  # InfoVQA's several answer types
+    records[1]["item"]["categories"] = ["Non-span"]
+    categories = build_report(records, META, Bootstrap(resamples=50))["arms"]["tools"]["categories"]
+    assert {name: (c["accuracy"], c["questions"]) for name, c in categories.items()} == {
+        "Multi-span": (1.0, 1), "Non-span": (0.5, 2)
+    }  # fmt: skip
+
+
 def test_a_gain_between_two_runs_pairs_each_question_with_itself():
     """Two evaluations of the same questions (before and after training): the gain per arm, question by question."""
     before, after = arm_scores(_records()), arm_scores([_record(f"q{i}", "tools", 1.0) for i in range(6)])

@@ -56,6 +56,22 @@ def test_circular_protocol_writes_one_row_per_rotation_and_limit_cuts_questions(
     assert [i.id for i in load_items(cfg)] == ["q1"]
 
 
+def test_a_frame_folder_video_shows_frames_inside_its_window_and_the_tools_read_it_at_its_rate(tmp_path):
+    clip = tmp_path / "video/tvqa/frames_fps3_hq/clip_00"
+    clip.mkdir(parents=True)
+    for n in range(30):  # 10 s at 3 fps
+        Image.new("RGB", (32, 24), (8 * n, 0, 0)).save(clip / f"{n + 1:05d}.jpg")
+    record = {"video": "clip_00", "question": "What happened?", "candidates": ["a", "b"], "answer": "b",
+              "start": 2.0, "end": 5.0}  # fmt: skip
+    (tmp_path / "json").mkdir()
+    (tmp_path / "json/episodic_reasoning.json").write_text(json.dumps([record]))
+    cfg = resolve(compose_recipe("eval_mvbench", ["model.path=/m", f"data.path={tmp_path}", "eval.control=false"]))
+    (row,) = [r for r in benchmark_rows(cfg, load_items(cfg)) if r["extra_info"]["rotation"] == 0]
+    video = row["extra_info"]["tools_kwargs"]["pixelis"]["video"]
+    assert (video["path"], video["fps"]) == ("video/tvqa/frames_fps3_hq/clip_00", 3.0)
+    assert video["question_frames"][0] == 6 and video["question_frames"][-1] == 15  # 2 s and 5 s at 3 fps
+
+
 def test_missing_or_malformed_benchmark_fails_naming_the_path(tmp_path):
     with pytest.raises(RecipeError, match="data.path: .* is not a folder"):
         load_items(_cfg(tmp_path / "nowhere"))

@@ -1,4 +1,4 @@
-"""`hrbench`: HR-Bench (``DreamMMIR/HR-Bench``), 4-option questions on 4K or 8K images, one TSV per resolution.
+"""`hrbench`: HR-Bench (``DreamMr/HR-Bench``), 4-option questions on 4K or 8K images, one TSV per resolution.
 
 Each row: ``index``, ``question``, ``answer`` (the correct letter), ``category`` (single-instance /
 cross-instance perception), options ``A``-``D``, ``image`` (base64 JPEG) and, in some releases,

@@ -3,7 +3,9 @@
 ``infographicsVQA_val_v1.0_withQT.json`` is ``{"dataset_name", "dataset_split", "data": [{"questionId",
 "question", "image_local_name", "answers": [...], "answer_type": [...], ...}]}``; images are files in an
 image folder (``infographicsvqa_images/``). Every accepted answer is kept (ANLS takes the best match);
-the first is the reference shown. The category is the answer type (single span, multi-span, number, ...).
+the first is the reference shown. The categories are the answer types (single span, multi-span, number, ...): a
+question listing several (``["Multi-span", "Non-span"]``) counts in each type's category, as in the challenge's
+per-type scores, not in a joined one.
 """
 
 from __future__ import annotations
@@ -46,13 +48,14 @@ class InfoVQABenchmark(BenchmarkAdapter):
             if not isinstance(answers, list) or not answers:
                 raise BenchmarkFormatError(path, f"{where}: answers must be a non-empty list of strings")
             answer_type = record.get("answer_type") or []
+            types = [str(t) for t in answer_type] if isinstance(answer_type, list) else [str(answer_type)]
             items.append(
                 make_item(
                     path, where,
                     id=str(record["questionId"]), question=str(record["question"]), metric="anls",
                     answer=str(answers[0]), answers=[str(a) for a in answers],
                     images=[require_media(root / self.params.images / str(record["image_local_name"]), path, where)],
-                    category="/".join(answer_type) if isinstance(answer_type, list) else str(answer_type),
+                    category=", ".join(types), categories=types,  # counted in each of its answer types
                 )
             )  # fmt: skip
         return require_unique_ids(items, path)
