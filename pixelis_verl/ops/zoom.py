@@ -63,6 +63,31 @@ def limit_aspect(box: PixelBox, size: tuple[int, int], max_aspect_ratio: float) 
     return x1, y1, x2, y2
 
 
+def grow_to_min_side(
+    box: tuple[float, float, float, float], size: tuple[int, int], min_side: int
+) -> tuple[float, float, float, float]:
+    """`box` (clipped to an image of `size`) scaled about its centre so its shorter side is `min_side`, as Qwen-Agent's
+    zoom tool does before cropping (a box too small to show anything); kept as is when the grown box, clipped to the
+    image, would still have a side under `min_side`."""
+    x1, y1 = max(box[0], 0.0), max(box[1], 0.0)
+    x2, y2 = min(box[2], float(size[0])), min(box[3], float(size[1]))
+    width, height = x2 - x1, y2 - y1
+    if min(width, height) >= min_side or min(width, height) <= 0:
+        return x1, y1, x2, y2
+    ratio = min_side / min(width, height)
+    half_w, half_h = math.ceil(width * ratio / 2), math.ceil(height * ratio / 2)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    grown = (
+        max(math.floor(cx - half_w), 0),
+        max(math.floor(cy - half_h), 0),
+        min(math.ceil(cx + half_w), size[0]),
+        min(math.ceil(cy + half_h), size[1]),
+    )
+    if min(grown[2] - grown[0], grown[3] - grown[1]) >= min_side:
+        return tuple(float(v) for v in grown)
+    return x1, y1, x2, y2
+
+
 def zoom(
     image: Image.Image,
     box: tuple[float, float, float, float],

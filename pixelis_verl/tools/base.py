@@ -149,14 +149,14 @@ class PixelTool(BaseTool, abc.ABC):
     def run(self, params: dict[str, Any], agent_data: Any) -> PixelResult:
         """Do the work. Raise ToolArgumentError for anything the model got wrong. Runs in a worker thread."""
 
-    def image_index(self, params: dict[str, Any], agent_data: Any) -> int:
-        """The `image_index` argument (default 0, also for null), checked against the images the model has seen."""
+    def image_index(self, params: dict[str, Any], agent_data: Any, arg: str = "image_index") -> int:
+        """The image-index argument `arg` (default 0, also for null), checked against the images the model has seen."""
         count = len(agent_data.image_data or [])
         if count == 0:
             raise ToolArgumentError(f"{self.name}: there is no image to look at in this conversation")
-        value = params.get("image_index")
+        value = params.get(arg)
         hint = " (0 = the question image)"
-        return parse_int(self.name, 0 if value is None else value, "image_index", low=0, high=count - 1, hint=hint)
+        return parse_int(self.name, 0 if value is None else value, arg, low=0, high=count - 1, hint=hint)
 
     def state(self, agent_data: Any) -> TrajectoryState:
         """What earlier calls of this trajectory left (masks, frame images)."""
