@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from pixelis_verl.cluster import attach, private_ray_auth
 from pixelis_verl.config import RecipeError, check, check_paths, compose_recipe, resolve
+from pixelis_verl.preflight import run_preflight
 from pixelis_verl.run_metrics import logger_env
 
 
@@ -38,6 +39,9 @@ def recipe_main(
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--config-name", "-cn", required=True, help="recipe name, a file in recipes/ without .yaml")
     parser.add_argument("--cfg", choices=["job"], help="print the resolved config and exit")
+    parser.add_argument(
+        "--preflight", action="store_true", help="run the recipe checks and the pre-flight arithmetic, then exit"
+    )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. trainer.total_training_steps=2")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     name = prog.split()[-1]
@@ -52,12 +56,16 @@ def recipe_main(
             print(OmegaConf.to_yaml(cfg))
             return 0
         check(cfg)
+        checked = run_preflight(cfg)
+        if args.preflight:
+            print(f"{name}: {checked}")
+            return 0
         run_dir = prepare(cfg, args.overrides)
         check_paths(cfg)
     except RecipeError as exc:
         print(f"{name}: error: {exc}", file=sys.stderr)
         return 2
-    print(f"{name}: recipe {args.config_name}, run directory {run_dir}", flush=True)
+    print(f"{name}: recipe {args.config_name}, {checked}, run directory {run_dir}", flush=True)
     code = run(cfg, run_dir)
     print(f"{name}: {'done' if code == 0 else f'failed ({code})'}; run directory: {run_dir}", flush=True)
     return code

@@ -84,7 +84,8 @@ def register_resolvers() -> None:
     """``${pixelis_root:}`` = the repo root; ``${pixelis_tiny:qwen2_5_vl}`` = the cached tiny model;
     ``${pixelis_learner:qwen3_vl}`` = the built learner model;
     ``${pixelis_chat_template:qwen_vl_tools}`` = one of our chat templates, as text;
-    ``${pixelis_sampling_temperature:<do_sample>,<temperature>}`` = 0 unless sampling (`sampling_temperature`)."""
+    ``${pixelis_sampling_temperature:<do_sample>,<temperature>}`` = 0 unless sampling (`sampling_temperature`);
+    ``${pixelis_sum:<a>,<b>,...}`` = the integers' sum (a context length that follows the lengths it adds up)."""
     if not OmegaConf.has_resolver("pixelis_root"):
         OmegaConf.register_new_resolver("pixelis_root", lambda: str(REPO_ROOT))
     if not OmegaConf.has_resolver("pixelis_tiny"):
@@ -95,6 +96,8 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("pixelis_chat_template", chat_template)
     if not OmegaConf.has_resolver("pixelis_sampling_temperature"):
         OmegaConf.register_new_resolver("pixelis_sampling_temperature", sampling_temperature)
+    if not OmegaConf.has_resolver("pixelis_sum"):
+        OmegaConf.register_new_resolver("pixelis_sum", lambda *values: sum(int(v) for v in values))
 
 
 def available_recipes() -> list[str]:

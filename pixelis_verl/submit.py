@@ -29,7 +29,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from pixelis_verl.config import REPO_ROOT, RecipeError, compose_recipe, model_key, values_at
+from pixelis_verl.config import REPO_ROOT, RecipeError, compose_recipe, model_key, resolve, values_at
+from pixelis_verl.preflight import run_preflight
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 FORWARDED_PREFIXES = (
@@ -153,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         entrypoint, runtime_env, run_dir = build_job(
             args.config_name, args.overrides, dict(args.env), dict(os.environ), python=args.python
         )
+        # before the queue: the job runs it again at its start, where the model folder surely exists
+        print(f"submit: {run_preflight(resolve(compose_recipe(args.config_name, args.overrides)))}", flush=True)
     except RecipeError as exc:
         print(f"submit: error: {exc}", file=sys.stderr)
         return 2

@@ -23,7 +23,7 @@ LAYERS = [
     {"sft", "ttrl", "eval"},
     {"serve"},
     {"plugin"},
-    {"cli", "config", "cluster"},
+    {"cli", "config", "cluster", "preflight"},
     {"train", "evaluate", "submit", "plot", "local_cluster", "__main__"},
 ]
 PACKAGE = REPO_ROOT / "pixelis_verl"

@@ -64,3 +64,11 @@ def test_a_malformed_env_option_is_refused(capsys):
     with pytest.raises(SystemExit):
         main(["--config-name", "rft_tiny_cpu", "--env", "NOEQUALS"])
     assert "'NOEQUALS' is not KEY=VALUE" in capsys.readouterr().err
+
+
+def test_a_preflight_finding_stops_the_submission_before_the_queue(capsys):
+    address = "http://127.0.0.1:9"  # nothing listens there: reaching it would fail differently
+    args = ["--address", address, "--config-name", "rft_tiny_cpu", "pixelis.run_dir=/r", "trainer.n_gpus_per_node=3"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("submit: error: pre-flight: data.train_batch_size: ") and "do not divide over 3 GPUs" in err
