@@ -52,7 +52,14 @@ def _source(value: str) -> tuple[Path, float]:
 def _view_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model directory or tiny:<family>; its processor sizes images")
     parser.add_argument("--tools", type=Path, default=DEFAULT_TOOLS, help="tool YAML (coordinate frame, schemas)")
-    parser.add_argument("--max-pixels", type=int, help="cap on the shown question image area (px)")
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        required=True,
+        help="the shown question image's area (px): the view the model trains and is evaluated at, its model "
+        "group's pixelis.synth_data.shown_max_pixels: 1003520 for Qwen2.5-VL, 1048576 for Qwen3-VL (left to the "
+        "processor, images would be shown at up to 12.8 MP, ~16k tokens each)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -85,6 +92,12 @@ def _parser() -> argparse.ArgumentParser:
     fuse.add_argument("--source", type=_source, action="append", required=True, help="DIR:WEIGHT, repeatable")
     fuse.add_argument("--out", type=Path, required=True)
     fuse.add_argument("--val-fraction", type=float, default=0.1)
+    fuse.add_argument(
+        "--rl-fraction",
+        type=float,
+        default=0.3,
+        help="share of the training questions kept for RL prompts instead of SFT traces (never both)",
+    )
     fuse.add_argument("--total", type=int, help="traces in the fused set (default: as many as the shares allow)")
     fuse.add_argument("--seed", type=int, default=0)
     fuse.add_argument("--tools", type=Path, default=DEFAULT_TOOLS)
@@ -154,12 +167,13 @@ def _fuse(args: argparse.Namespace) -> int:
     from pixelis_verl.tools.session import load_tools, tool_schemas
 
     sources = [(TraceSet(path), weight) for path, weight in args.source]
-    train, val, report = fuse(sources, args.val_fraction, seed=args.seed, total=args.total)
+    fused = fuse(sources, args.val_fraction, seed=args.seed, total=args.total, rl_fraction=args.rl_fraction)
     schemas = tool_schemas(load_tools(args.tools, args.out))
-    for split, items in (("train", train), ("val", val)):
-        write_sft_parquet(items, schemas, args.out / f"sft_{split}.parquet")
-        write_rl_parquet(items, args.out / f"rl_{split}.parquet", split)
-    print(f"fuse: {report.summary()}; parquet in {args.out}")
+    write_sft_parquet(fused.train, schemas, args.out / "sft_train.parquet")
+    write_rl_parquet(fused.rl_train, args.out / "rl_train.parquet", "train")
+    write_sft_parquet(fused.val, schemas, args.out / "sft_val.parquet")
+    write_rl_parquet(fused.val, args.out / "rl_val.parquet", "val")
+    print(f"fuse: {fused.report.summary()}; parquet in {args.out}")
     return 0
 
 

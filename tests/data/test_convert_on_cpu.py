@@ -147,7 +147,7 @@ def test_vqa_jsonl_with_options_and_bad_lines(tmp_path):
 
 
 def test_cli_synthesises_validates_fuses_and_reports(tmp_path, capsys):
-    model = ["--model", "tiny:qwen2_5_vl"]
+    model = ["--model", "tiny:qwen2_5_vl", "--max-pixels", "50176"]  # tiny_qwen2_5_vl's shown_max_pixels
     assert data_cli(["synth", "--out", str(tmp_path / "a"), "--num", "6", "--seed", "1", *model]) == 0
     assert (
         data_cli(["synth", "--out", str(tmp_path / "b"), "--num", "4", "--seed", "2", "--kinds", "text", *model]) == 0
@@ -155,12 +155,14 @@ def test_cli_synthesises_validates_fuses_and_reports(tmp_path, capsys):
     assert data_cli(["validate", str(tmp_path / "a"), "--execute"]) == 0
     assert "validate: 6 valid, 0 problem(s)" in capsys.readouterr().out
     fuse = ["fuse", "--source", f"{tmp_path / 'a'}:3", "--source", f"{tmp_path / 'b'}:1", "--out", str(tmp_path / "f")]
-    assert data_cli([*fuse, "--val-fraction", "0.3"]) == 0
+    assert data_cli([*fuse, "--val-fraction", "0.3", "--rl-fraction", "0.4"]) == 0
     assert "fuse: train" in capsys.readouterr().out
     sft = [pd.read_parquet(tmp_path / "f" / f"sft_{s}.parquet") for s in ("train", "val")]
     rl = [pd.read_parquet(tmp_path / "f" / f"rl_{s}.parquet") for s in ("train", "val")]
-    assert len(sft[0]) + len(sft[1]) == 8 and [len(r) for r in rl] == [len(s) for s in sft]  # 6 + 6/3 by weight
+    assert len(sft[0]) + len(rl[0]) + len(sft[1]) == 8 and len(rl[1]) == len(sft[1])  # 6 + 6/3 by weight
     assert not set(sft[0]["id"]) & set(sft[1]["id"])
+    rl_ids = {r["trace_id"] for r in rl[0]["extra_info"]}
+    assert not rl_ids & set(sft[0]["id"])  # RL prompts are other questions than the SFT traces
     assert data_cli(["stats", str(tmp_path / "a")]) == 0
     assert json.loads(capsys.readouterr().out)["traces"] == 6
     (tmp_path / "a" / "traces.jsonl").write_text('{"id": "x"}\n')

@@ -27,19 +27,32 @@ def sets(tmp_path_factory):
 
 def test_a_copied_set_fuses_to_nothing_new(sets):
     a, _, copy = sets
-    train, val, report = fuse([(a, 1.0), (copy, 1.0)], val_fraction=0.0)
+    fused = fuse([(a, 1.0), (copy, 1.0)], val_fraction=0.0)
+    train, val, report = fused.train, fused.val, fused.report
     assert report.duplicates == {str(copy.root): 6} and len(train) == report.taken[str(a.root)]
     assert all(root == a.root for _, root in train) and not val
 
 
 def test_shares_follow_weights_and_splits_are_stable(sets):
     a, b, _ = sets
-    train, val, report = fuse([(a, 1.0), (b, 2.0)], val_fraction=0.5, seed=3)
-    assert report.taken == {str(a.root): 3, str(b.root): 6}  # b limits: 6 traces at 2/3 of the set
+    fused = fuse([(a, 1.0), (b, 2.0)], val_fraction=0.5, seed=3)
+    train, val = fused.train, fused.val
+    assert fused.report.taken == {str(a.root): 3, str(b.root): 6}  # b limits: 6 traces at 2/3 of the set
     keys = {split: {dedup_key(t, r) for t, r in items} for split, items in (("train", train), ("val", val))}
     assert keys["train"] and keys["val"] and not keys["train"] & keys["val"]
-    again_train, again_val, _ = fuse([(a, 1.0), (b, 2.0)], val_fraction=0.5, seed=3)
-    assert [t.id for t, _ in again_train] == [t.id for t, _ in train] and len(again_val) == len(val)
+    again = fuse([(a, 1.0), (b, 2.0)], val_fraction=0.5, seed=3)
+    assert [t.id for t, _ in again.train] == [t.id for t, _ in train] and len(again.val) == len(val)
+
+
+def test_rl_prompts_are_other_questions_than_the_sft_traces(sets):
+    a, b, _ = sets
+    fused = fuse([(a, 1.0), (b, 1.0)], val_fraction=0.2, rl_fraction=0.5, seed=1)
+    keys = {name: {dedup_key(t, r) for t, r in getattr(fused, name)} for name in ("train", "rl_train", "val")}
+    assert keys["train"] and keys["rl_train"]
+    assert not keys["train"] & keys["rl_train"] and not (keys["train"] | keys["rl_train"]) & keys["val"]
+    assert fused.report.rl_train == len(fused.rl_train) and "rl_train" in fused.report.summary()
+    # the val split does not move when RL takes a share: the same questions stay held out
+    assert keys["val"] == {dedup_key(t, r) for t, r in fuse([(a, 1.0), (b, 1.0)], val_fraction=0.2, seed=1).val}
 
 
 def test_bad_weights_fail_clearly(sets):
