@@ -13,6 +13,7 @@ and the model builders (the resolvers), and nothing below imports it. The leaves
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import re
 from pathlib import Path
@@ -85,7 +86,8 @@ def register_resolvers() -> None:
     ``${pixelis_learner:qwen3_vl}`` = the built learner model;
     ``${pixelis_chat_template:qwen_vl_tools}`` = one of our chat templates, as text;
     ``${pixelis_sampling_temperature:<do_sample>,<temperature>}`` = 0 unless sampling (`sampling_temperature`);
-    ``${pixelis_sum:<a>,<b>,...}`` = the integers' sum (a context length that follows the lengths it adds up)."""
+    ``${pixelis_sum:<a>,<b>,...}`` = the integers' sum (a context length that follows the lengths it adds up);
+    ``${pixelis_product:<a>,<b>,...}`` = their product (a worker count that follows the node count)."""
     if not OmegaConf.has_resolver("pixelis_root"):
         OmegaConf.register_new_resolver("pixelis_root", lambda: str(REPO_ROOT))
     if not OmegaConf.has_resolver("pixelis_tiny"):
@@ -98,6 +100,8 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("pixelis_sampling_temperature", sampling_temperature)
     if not OmegaConf.has_resolver("pixelis_sum"):
         OmegaConf.register_new_resolver("pixelis_sum", lambda *values: sum(int(v) for v in values))
+    if not OmegaConf.has_resolver("pixelis_product"):
+        OmegaConf.register_new_resolver("pixelis_product", lambda *values: math.prod(int(v) for v in values))
 
 
 def available_recipes() -> list[str]:

@@ -5,8 +5,8 @@ as registered worker methods the driver calls on the whole group (every rank run
 
 - `ttrl_embed`: request embeddings from the policy itself (the last hidden layer mean-pooled over question +
   image), computed where the policy lives, so retrieval needs no second model;
-- `ttrl_snapshot` / `ttrl_restore`: a copy of the actor's weights and optimizer state taken before an update,
-  put back when the KL corridor rejects it;
+- `ttrl_snapshot` / `ttrl_restore`: a host-memory copy of the actor's weights and optimizer state taken before an
+  update, put back in place when the KL corridor rejects it (`ttrl/snapshot.py`);
 - `ttrl_ema_update`: the reference model is the EMA of the actor (reference <- decay * reference + (1 - decay)
   * actor, shard by shard), so verl's own reference log-probs and KL loss measure the distance to the EMA;
 - `ttrl_set_lr_scale`: the corridor's step-size multiplier on the optimizer's learning rate and its scheduler;
@@ -19,10 +19,7 @@ The methods reach into the FSDP engine (`engine.module`, `.optimizer`, `.lr_sche
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -31,19 +28,15 @@ from verl.utils.device import get_device_name
 from verl.workers.engine_workers import ActorRolloutRefWorker
 
 from pixelis_verl.ttrl.corridor import ema_
-
-
-def _local(tensor: torch.Tensor) -> torch.Tensor:
-    """This rank's shard of a parameter (FSDP2 holds DTensors), as a plain tensor sharing its storage."""
-    return tensor.to_local() if hasattr(tensor, "to_local") else tensor
+from pixelis_verl.ttrl.snapshot import Snapshot, copy_into, local
 
 
 def _shards(module: torch.nn.Module) -> list[torch.Tensor]:
-    return [_local(p.data) for p in module.parameters()]
+    return [local(p.data) for p in module.parameters()]
 
 
 class TTRLWorker(ActorRolloutRefWorker):
-    _snapshot: tuple[list[torch.Tensor], dict[str, Any], dict[str, Any]] | None = None
+    _snapshot: Snapshot | None = None
     _lr_scale: float = 1.0
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
@@ -66,24 +59,15 @@ class TTRLWorker(ActorRolloutRefWorker):
     def ttrl_snapshot(self) -> None:
         """Keep the actor's weights, optimizer and scheduler state (host memory) until the next snapshot."""
         engine = self.actor.engine
-        weights = [shard.detach().to("cpu", copy=True) for shard in _shards(engine.module)]
-        self._snapshot = (
-            weights,
-            copy.deepcopy(engine.optimizer.state_dict()),
-            copy.deepcopy(engine.lr_scheduler.state_dict()),
-        )
+        self._snapshot = Snapshot.take(engine.module, engine.optimizer, engine.lr_scheduler)
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
-    @torch.no_grad()
     def ttrl_restore(self) -> None:
         """Put back the last snapshot: the update since then never happened (its optimizer moments included)."""
         if self._snapshot is None:
             raise RuntimeError("ttrl_restore: no snapshot was taken")
         engine = self.actor.engine
-        weights, optimizer, scheduler = self._snapshot
-        _copy_into(_shards(engine.module), weights)
-        engine.optimizer.load_state_dict(copy.deepcopy(optimizer))
-        engine.lr_scheduler.load_state_dict(copy.deepcopy(scheduler))
+        self._snapshot.restore(engine.module, engine.optimizer, engine.lr_scheduler)
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
     def ttrl_ema_update(self, decay: float) -> None:
@@ -114,11 +98,4 @@ class TTRLWorker(ActorRolloutRefWorker):
         path = Path(folder) / f"ema_rank{self.rank}.pt"
         if not path.exists():
             raise FileNotFoundError(f"{path}: the EMA reference was saved by a run with a different number of ranks")
-        _copy_into(_shards(self.ref.engine.module), torch.load(path, weights_only=True))
-
-
-def _copy_into(targets: Iterable[torch.Tensor], sources: Iterable[torch.Tensor]) -> None:
-    for target, source in zip(targets, sources, strict=True):
-        if target.shape != source.shape:
-            raise ValueError(f"saved shard {tuple(source.shape)} does not fit the model's {tuple(target.shape)}")
-        target.copy_(source.to(target.device, target.dtype))
+        copy_into(_shards(self.ref.engine.module), torch.load(path, weights_only=True))
