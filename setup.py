@@ -59,7 +59,8 @@ EXTRAS = {
         "vllm==0.24.0",
         "transformers==5.9.0",
         "flash-attn==2.8.3",
-        "faiss-gpu-cu12",
+        # no faiss-gpu-cu12: TTRL's buffer searches with CPU FAISS (faiss-cpu above), and that wheel would bring
+        # CUDA 12 libraries into the CUDA 13 image
         "tensorboard",  # the GPU recipes' `tensorboard` logger (verl's tracking writes through torch.utils.tensorboard)
     ],
     "dev": [

@@ -46,3 +46,12 @@ def test_dockerignore_leaves_out_git_venv_and_runs():
     lines = (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()
     patterns = {line.strip().strip("/") for line in lines if line.strip() and not line.startswith("#")}
     assert {".git", ".venv", "runs"} <= patterns
+
+
+def test_the_image_pins_ray_transferqueue_and_faiss_as_ci_does():
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    assert "grep -E '^(ray|TransferQueue|faiss-cpu)==' constraints/cpu.txt > /tmp/pins.txt" in text
+    assert "-c /tmp/pins.txt" in text
+    pins = (REPO / "constraints" / "cpu.txt").read_text(encoding="utf-8")
+    assert all(re.search(rf"^{name}==\S+$", pins, re.MULTILINE) for name in ("ray", "TransferQueue", "faiss-cpu"))
+    assert "faiss-gpu" not in " ".join(_gpu_extra())  # CPU FAISS serves the TTRL buffer; no CUDA 12 wheels
