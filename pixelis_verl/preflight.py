@@ -11,6 +11,8 @@ What is checked, and why (each was a defect of a GPU recipe found by review, doc
 - `vllm_kv_cache`: vLLM refuses to start when one sequence of ``max_model_len`` tokens does not fit the KV
   cache left beside the weights; verl leaves ``max_model_len`` at the model's maximum (262,144 for Qwen3-VL).
 - `context_lengths`: ``max_model_len`` below prompt + response cuts every long trajectory short.
+- `logits_memory`: without fused kernels, a packed micro-batch's full-vocabulary fp32 log-probabilities
+  (tokens x vocabulary x 4 bytes) must fit beside the model.
 - `token_budgets`: packed micro-batches (``use_dynamic_bsz``) must hold at least one whole trajectory, and
   verl's performance guide asks for twice that; the prompt must hold one question image's tokens.
 - `batch_divisibility`: verl splits each batch of prompts x n over every GPU of every node, and each
@@ -58,6 +60,7 @@ class Hardware:
     vllm_reserve_gib: float = 4.0  # vLLM's activations, CUDA graphs and workspace beside weights and KV cache
     checkpoint_write_mb_s: float = 100.0  # how fast rank 0 writes a checkpoint (shared storage: often 100-500)
     timeout_margin: float = 2.0  # a collective's timeout must be this many times the estimated wait
+    logits_share: float = 0.25  # the most of a GPU the actor's full-vocabulary log-probabilities may take
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class ModelFacts:
     head_dim: int
     max_position_embeddings: int
     weight_bytes: int  # on disk (bf16 for the Qwen releases): the rollout's copy of the weights
+    vocab_size: int
 
     @property
     def kv_bytes_per_token(self) -> int:
@@ -88,6 +92,7 @@ class ModelFacts:
             head_dim=head_dim,
             max_position_embeddings=int(text["max_position_embeddings"]),
             weight_bytes=weight_bytes if weight_bytes is not None else _estimated_weight_bytes(config),
+            vocab_size=int(text["vocab_size"]),
         )
 
 
@@ -242,6 +247,30 @@ def token_budgets(ctx: Context) -> list[Finding]:
                 )
             )
     return findings
+
+
+@check
+def logits_memory(ctx: Context) -> list[Finding]:
+    """Without verl's fused kernels the actor materialises fp32 log-probabilities over the whole vocabulary for
+    every token of a packed micro-batch: 40,960 tokens x 152,064 entries x 4 bytes is 25 GB on top of the model."""
+    if not (ctx.rl and ctx.on_gpu and ctx.model and ctx.get("actor_rollout_ref.actor.use_dynamic_bsz")):
+        return []
+    if ctx.get("actor_rollout_ref.model.use_fused_kernels"):
+        return []
+    tokens = int(ctx.get("actor_rollout_ref.actor.ppo_max_token_len_per_gpu"))
+    need = tokens * ctx.model.vocab_size * 4
+    limit = ctx.hardware.gpu_memory_gib * GIB * ctx.hardware.logits_share
+    if need <= limit:
+        return []
+    return [
+        Finding(
+            "actor_rollout_ref.model.use_fused_kernels",
+            f"off, so a micro-batch of {tokens} tokens holds {need / GIB:.1f} GiB of fp32 log-probabilities over "
+            f"{ctx.model.vocab_size} tokens, more than {ctx.hardware.logits_share:.0%} of a "
+            f"{ctx.hardware.gpu_memory_gib:g} GiB GPU",
+            "set it to true (fused_kernel_options.impl_backend: triton), or lower ppo_max_token_len_per_gpu",
+        )
+    ]
 
 
 @check
