@@ -13,7 +13,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 PYTEST_ARGS ?=
 
-.PHONY: install test test-fast demo demo-sft demo-ttrl demo-eval learner submit lint format bench lock clean
+.PHONY: install test test-fast demo demo-sft demo-ttrl demo-eval learner rehearse submit lint format bench lock clean
 
 install:
 	@# Headless Chromium renders the trajectory viewer's page in its test (tests/eval); a Debian package, we are root.
@@ -51,6 +51,12 @@ demo-eval:
 # through python -m pixelis_verl.sft (recipes/sft_learner_cpu.yaml); ~47 minutes once on 2 cores, cached in LEARNER_DIR.
 learner:
 	$(PY) -m pixelis_verl.tiny.learner --out $(LEARNER_DIR)
+
+# Every GPU recipe rehearsed on this CPU machine (docs/cluster.md, "Rehearsing the GPU recipes"), or some:
+#   make rehearse REHEARSE="rft_qwen25vl_7b ttrl_qwen3vl_8b"
+REHEARSE ?=
+rehearse:
+	$(PY) -m pixelis_verl.rehearse $(REHEARSE)
 
 # A recipe as a Ray job on a running cluster (docs/cluster.md), e.g.
 #   make submit RECIPE=rft_qwen25vl_7b OVERRIDES="trainer.nnodes=2" ADDRESS=http://127.0.0.1:8265

@@ -18,7 +18,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from pixelis_verl.cluster import attach, private_ray_auth
-from pixelis_verl.config import RecipeError, check, check_paths, compose_recipe, resolve
+from pixelis_verl.config import RecipeError, check, check_paths, compose_recipe, rehearsal_overrides, resolve
 from pixelis_verl.preflight import run_preflight
 from pixelis_verl.run_metrics import logger_env
 
@@ -42,11 +42,19 @@ def recipe_main(
     parser.add_argument(
         "--preflight", action="store_true", help="run the recipe checks and the pre-flight arithmetic, then exit"
     )
+    parser.add_argument(
+        "--rehearse",
+        action="store_true",
+        help="run a GPU recipe on this CPU machine: the tiny model of its family, cpu_local, a small scale "
+        "(conf/rehearse/); everything else as the recipe says",
+    )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. trainer.total_training_steps=2")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     name = prog.split()[-1]
     try:
         cfg = compose_recipe(args.config_name, args.overrides)
+        if args.rehearse:
+            cfg = compose_recipe(args.config_name, [*args.overrides, *rehearsal_overrides(cfg)])
         # Absolute before anything interpolates them: workers do not share the driver's working directory.
         cfg.pixelis.run_dir = _absolute(cfg.pixelis.run_dir)
         if OmegaConf.select(cfg, "data.path", throw_on_missing=False) is not None:  # an evaluation's benchmark copy

@@ -197,6 +197,33 @@ def check(cfg: DictConfig) -> None:
         raise RecipeError(f"{key}: '{model_path}' is not a local directory{hint}")
 
 
+PATCH_FAMILIES = {14: "qwen2_5_vl", 16: "qwen3_vl"}  # data.image_patch_size -> the tiny model of that family
+
+
+def rehearsal_overrides(cfg: DictConfig) -> list[str]:
+    """The overrides that turn a composed GPU recipe into its CPU rehearsal (``--rehearse`` on an entry): the
+    rehearse group of its phase (conf/rehearse/: cpu_local, no GPU kernels, small scale) and the tiny model of its
+    family in place of the 7B/8B weights. Everything else stays the recipe's."""
+    if "ttrl" in cfg:
+        phase = "ttrl"
+    elif "eval" in cfg:
+        phase = "eval"
+    elif OmegaConf.select(cfg, "actor_rollout_ref") is not None:
+        phase = "rl"
+    else:
+        phase = "sft"
+    if phase == "sft":  # the SFT config names the family by the frame its argument head reads boxes in
+        frame = OmegaConf.select(cfg, "data.argument_head.coord_frame", default="absolute_resized")
+        family = "qwen3_vl" if frame == "relative_1000" else "qwen2_5_vl"
+    else:
+        patch = OmegaConf.select(cfg, "data.image_patch_size")
+        if patch not in PATCH_FAMILIES:
+            raise RecipeError(f"data.image_patch_size: {patch} names no model family to rehearse with")
+        family = PATCH_FAMILIES[patch]
+    key = "model" if phase == "eval" else model_key(cfg)  # an evaluation's actor reads its top-level model.path
+    return [f"+rehearse@_global_={phase}", f"{key}.path=${{pixelis_tiny:{family}}}"]
+
+
 def model_key(cfg: DictConfig) -> str:
     """Where a recipe names its model: the RL trainer's actor, or the SFT trainer's top-level `model`."""
     return "actor_rollout_ref.model" if OmegaConf.select(cfg, "actor_rollout_ref.model") is not None else "model"

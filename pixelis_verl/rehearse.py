@@ -1,0 +1,162 @@
+"""Rehearse the GPU recipes on this CPU machine: ``python -m pixelis_verl.rehearse [RECIPE ...]`` (``make rehearse``).
+
+Each GPU recipe runs through its own entry with ``--rehearse`` (`config.rehearsal_overrides`: the tiny model of
+its family, cpu_local, a small scale; everything else the recipe's), on data made the documented way: CoTA
+traces synthesised by the data CLI with the family's tools and fused into the SFT and RL parquet the recipes'
+data groups read, a synthetic request stream for TTRL, a small benchmark in our JSONL format for evaluation.
+A rehearsal passes when the entry exits 0, its metrics log a step and every checkpoint the recipe saves loads as
+a Hugging Face model. One line per recipe, then one JSON line with every result, machine and date.
+
+A rehearsal that fails is a defect the first cluster run would have met after its queue time; a rehearsal that
+needed a change to a GPU recipe is listed in docs/cluster.md ("Rehearsing the GPU recipes").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pixelis_verl.config import RECIPES_DIR
+
+FAMILY_TOOLS = {"qwen2_5_vl": "pixel_tools.yaml", "qwen3_vl": "pixel_tools_qwen3_vl.yaml"}
+FAMILY_VIEW = {"qwen2_5_vl": 50176, "qwen3_vl": 65536}  # the tiny model groups' shown_max_pixels
+FAMILY_OF = {"qwen25vl": "qwen2_5_vl", "qwen3vl": "qwen3_vl"}  # by the recipe's name
+
+
+def gpu_recipes() -> list[str]:
+    """Every recipe that is not a CPU one (``*_cpu*``): the ones a cluster runs."""
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml") if "_cpu" not in p.stem)
+
+
+def default_recipes() -> list[str]:
+    """The GPU recipes rehearsed by default. Of the evaluation recipes, `eval_jsonl`: the public benchmarks' ones
+    are the same config but for the benchmark group, whose adapter reads a published layout (tested on it in
+    tests/eval/test_benchmarks.py) that is not here to rehearse with."""
+    return [r for r in gpu_recipes() if not r.startswith("eval_") or r == "eval_jsonl"]
+
+
+def entry_of(recipe: str) -> str:
+    if recipe.startswith("sft_"):
+        return "pixelis_verl.sft"
+    return "pixelis_verl.evaluate" if recipe.startswith("eval_") else "pixelis_verl.train"
+
+
+def family_of(recipe: str) -> str:
+    return next((family for key, family in FAMILY_OF.items() if key in recipe), "qwen2_5_vl")
+
+
+def prepare_data(work: Path, family: str) -> dict[str, str]:
+    """Traces, fused parquet, a stream and a benchmark for `family`, made once; the environment that points the
+    recipes' data groups at them."""
+    from pixelis_verl.data.__main__ import main as data_cli
+    from pixelis_verl.eval.synth_benchmark import write_benchmark
+    from pixelis_verl.paths import REPO_ROOT
+    from pixelis_verl.ttrl.synth_stream import write_stream
+
+    root = work / "data" / family
+    cota = root / "cota"
+    if not (cota / "rl_val.parquet").exists():
+        tools = str(REPO_ROOT / "conf" / "tools" / FAMILY_TOOLS[family])
+        view = ["--model", f"tiny:{family}", "--max-pixels", str(FAMILY_VIEW[family]), "--tools", tools]
+        if data_cli(["synth", "--out", str(root / "synth"), "--num", "24", "--seed", "0", *view]) != 0:
+            raise RuntimeError(f"rehearse: synthesising {family} traces failed")
+        fuse = ["fuse", "--source", f"{root / 'synth'}:1", "--out", str(cota), "--val-fraction", "0.25"]
+        if data_cli([*fuse, "--rl-fraction", "0.5", "--tools", tools]) != 0:
+            raise RuntimeError(f"rehearse: fusing {family} traces failed")
+    stream = root / "stream" / "requests.jsonl"
+    if not stream.exists():
+        write_stream(stream, root / "stream", 8, 0, ["text", "colour", "sign"], bad_every=4, select_tools=True)
+    benchmark = write_benchmark(root / "benchmark", num=4, seed=0, kinds=["text", "colour", "shape", "sign"]).parent
+    return {
+        "PIXELIS_RL_DATA": str(cota),
+        "PIXELIS_SFT_DATA": str(cota),
+        "PIXELIS_TTRL_STREAM": str(stream),
+        "PIXELIS_TTRL_MEDIA": str(root / "stream"),
+        "PIXELIS_EVAL_BENCHMARK": str(benchmark),
+    }
+
+
+def _hf_folders(run_dir: Path) -> list[Path]:
+    """Every Hugging Face model folder the run saved (a config.json next to safetensors weights)."""
+    folders = {p.parent for p in (run_dir / "checkpoints").rglob("config.json")}
+    return sorted(f for f in folders if any(f.glob("*.safetensors")))
+
+
+def check_run(run_dir: Path) -> str:
+    """'' when the run logged a step and every saved model loads; else what is wrong, in one line."""
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    metrics = run_dir / "metrics.jsonl"
+    if not metrics.exists() or not metrics.read_text().strip():
+        return "no step in metrics.jsonl"
+    folders = _hf_folders(run_dir)
+    if not folders:
+        return "no Hugging Face checkpoint under checkpoints/"
+    for folder in folders:
+        try:
+            AutoModelForImageTextToText.from_config(AutoConfig.from_pretrained(folder))
+            AutoModelForImageTextToText.from_pretrained(folder)
+        except Exception as exc:  # any failure to load is the finding
+            return f"{folder.relative_to(run_dir)} does not load: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+    return ""
+
+
+def rehearse(recipe: str, work: Path, env: dict[str, str], timeout: int) -> dict:
+    run_dir = work / "runs" / recipe
+    extra = [f"data.path={env['PIXELIS_EVAL_BENCHMARK']}"] if recipe.startswith("eval_") else []
+    command = [sys.executable, "-m", entry_of(recipe), "--config-name", recipe, "--rehearse",
+               f"pixelis.run_dir={run_dir}", *extra]  # fmt: skip
+    log = work / "logs" / f"{recipe}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    with log.open("w") as out:
+        try:
+            code = subprocess.call(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env},
+                                   timeout=timeout)  # fmt: skip
+        except subprocess.TimeoutExpired:
+            code = 124
+    seconds = round(time.monotonic() - start, 1)
+    problem = f"exit {code} (log: {log})" if code else check_run(run_dir)
+    return {"recipe": recipe, "ok": not problem, "seconds": seconds, "problem": problem or None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pixelis_verl.rehearse", description=__doc__.splitlines()[0])
+    parser.add_argument("recipes", nargs="*", help="GPU recipes to rehearse (default: every one but the public evals)")
+    parser.add_argument("--work", type=Path, default=Path("runs") / "rehearse", help="data, runs and logs go here")
+    parser.add_argument("--timeout", type=int, default=900, help="seconds per rehearsal")
+    args = parser.parse_args(argv)
+    recipes = args.recipes or default_recipes()
+    unknown = sorted(set(recipes) - set(gpu_recipes()))
+    if unknown:
+        print(f"rehearse: error: not GPU recipes: {unknown}; they are {gpu_recipes()}", file=sys.stderr)
+        return 2
+    work = args.work.resolve()
+    results = []
+    for recipe in recipes:
+        env = prepare_data(work, family_of(recipe))
+        result = rehearse(recipe, work, env, args.timeout)
+        results.append(result)
+        verdict = "ok" if result["ok"] else f"FAILED: {result['problem']}"
+        print(f"rehearse {recipe}: {verdict} ({result['seconds']} s)", flush=True)
+    summary = {
+        "rehearsed": len(results),
+        "passed": sum(r["ok"] for r in results),
+        "results": results,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        "command": "python -m pixelis_verl.rehearse " + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
+    print(json.dumps(summary))
+    return 0 if summary["passed"] == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

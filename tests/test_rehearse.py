@@ -1,0 +1,51 @@
+"""Rehearsals of the GPU recipes: `--rehearse` swaps only what a CPU cannot do, and the runner's bookkeeping."""
+
+import pytest
+import yaml
+from omegaconf import OmegaConf
+
+from pixelis_verl.config import CONF_DIR, compose_recipe, rehearsal_overrides
+from pixelis_verl.rehearse import default_recipes, family_of, gpu_recipes
+
+
+def _flat(node, prefix=""):
+    if isinstance(node, dict):
+        return {k: v for key, value in node.items() for k, v in _flat(value, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: node}
+
+
+def _yaml_keys(path):
+    document = yaml.safe_load(path.read_text())
+    document.pop("defaults", None)
+    return set(_flat(document))
+
+
+ALLOWED = {  # phase -> the files whose keys a rehearsal may change
+    "rl": ["rehearse/rl.yaml", "cluster/cpu_local.yaml"],
+    "ttrl": ["rehearse/rl.yaml", "rehearse/ttrl.yaml", "cluster/cpu_local.yaml"],
+    "eval": ["rehearse/rl.yaml", "rehearse/eval.yaml", "cluster/cpu_local.yaml"],
+    "sft": ["rehearse/sft.yaml", "cluster/cpu_local_sft.yaml"],
+}
+
+
+@pytest.mark.parametrize("recipe", gpu_recipes())
+def test_a_rehearsal_changes_only_what_a_cpu_cannot_do(recipe):
+    cfg = compose_recipe(recipe)
+    phase_override, model_override = rehearsal_overrides(cfg)
+    phase = phase_override.split("=")[1]
+    rehearsed = compose_recipe(recipe, [phase_override, model_override])
+    before = _flat(OmegaConf.to_container(cfg, resolve=False))
+    after = _flat(OmegaConf.to_container(rehearsed, resolve=False))
+    changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    allowed = set().union(*(_yaml_keys(CONF_DIR / f) for f in ALLOWED[phase]))
+    model_key = model_override.split("=")[0]
+    assert changed - allowed == {model_key}, sorted(changed - allowed)
+    assert model_override == f"{model_key}=${{pixelis_tiny:{family_of(recipe)}}}"  # the family of the recipe's model
+    assert rehearsed.trainer.device == "cpu"
+
+
+def test_the_default_rehearsals_cover_every_phase_and_family():
+    recipes = default_recipes()
+    for phase in ("rft", "sft", "ttrl"):
+        assert {f"{phase}_qwen25vl_7b", f"{phase}_qwen3vl_8b"} <= set(recipes)
+    assert "eval_jsonl" in recipes and not any("_cpu" in r for r in recipes)
