@@ -32,6 +32,7 @@ from verl.workers.rollout.replica import RolloutReplica, TokenOutput
 from verl.workers.rollout.utils import ensure_async_iterator
 
 from pixelis_verl.runtime.hf_generation import HFGenerator, Request, load_policy_model
+from pixelis_verl.runtime.lora_weights import LoraWeights
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ class HFRolloutServer:
         self.max_batch = max(1, int(config.max_num_seqs))
         self.global_steps: int | None = None
         self._lock = asyncio.Lock()
+        self._lora = LoraWeights()  # used when the actor trains LoRA adapters
         self._pending: list[_Pending] = []
         self._drainer: asyncio.Task | None = None
         torch.manual_seed(config.seed + replica_rank)
@@ -135,8 +137,20 @@ class HFRolloutServer:
             for p, result in zip(batch, results, strict=True):
                 p.future.set_result(result)
 
-    async def update_weights(self, named_tensors: dict[str, torch.Tensor], global_steps: int | None = None) -> None:
+    async def update_weights(
+        self,
+        named_tensors: dict[str, torch.Tensor],
+        global_steps: int | None = None,
+        peft_config: dict[str, Any] | None = None,
+        base_sync_done: bool = True,
+    ) -> None:
+        """Load the trainer's weights; with `peft_config` (the actor trains LoRA adapters) the first sync is the base
+        and later ones are adapters, merged here (`runtime/lora_weights.py`)."""
         async with self._lock:
+            if peft_config is not None and not base_sync_done:
+                named_tensors = self._lora.base(named_tensors)
+            elif peft_config is not None:
+                named_tensors = self._lora.merged(named_tensors, peft_config, self.generator.model.state_dict())
             self.generator.load_weights(named_tensors)
             if global_steps is not None:
                 self.global_steps = global_steps
@@ -232,6 +246,8 @@ class HFServerAdapter(BaseRollout):
         weights: Iterable[tuple[str, torch.Tensor]] | AsyncIterator[tuple[str, torch.Tensor]],
         global_steps: int | None = None,
         wire_format: str = "named_tensors",
+        peft_config: dict[str, Any] | None = None,
+        base_sync_done: bool = True,
         **_kwargs: Any,
     ) -> None:
         if wire_format != "named_tensors":
@@ -241,7 +257,7 @@ class HFServerAdapter(BaseRollout):
             if self._is_sender:
                 named[name] = tensor.detach().to("cpu").clone()
         if self._is_sender:
-            await self._server_handle().update_weights.remote(named, global_steps)
+            await self._server_handle().update_weights.remote(named, global_steps, peft_config, base_sync_done)
 
     async def resume(self, tags: list[str]) -> None:
         pass

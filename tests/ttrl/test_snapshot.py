@@ -78,3 +78,15 @@ def test_a_snapshot_before_the_first_step_restores_an_empty_optimizer_state():
     _step(*actor, seed=2)
     _step(*fresh, seed=2)
     assert _equal(_state(*actor), _state(*fresh))
+
+
+def test_with_frozen_weights_only_the_trained_ones_are_copied():
+    module, optimizer, scheduler = _actor()
+    module[0].weight.requires_grad_(False)  # a frozen base, as under LoRA
+    module[0].bias.requires_grad_(False)
+    snapshot = Snapshot.take(module, optimizer, scheduler)
+    assert [w.shape for w in snapshot.weights] == [p.shape for p in module[2].parameters()]
+    before = _state(module, optimizer, scheduler)
+    _step(module, optimizer, scheduler, seed=5)
+    snapshot.restore(module, optimizer, scheduler)
+    assert _equal(_state(module, optimizer, scheduler), before)
