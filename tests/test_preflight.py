@@ -32,6 +32,8 @@ GPU_RECIPES = [  # (recipe, extra overrides, family)
     ("sft_qwen25vl_7b", [], "q25"), ("sft_qwen3vl_8b", [], "q3"),
     ("eval_vstar", [], "q25"), ("eval_vstar", ["model@_global_=qwen3_vl_8b"], "q3"),
     ("eval_mvbench", ["model@_global_=qwen3_vl_8b_native"], "q3"),
+    ("rft_qwen25vl_7b_lora", [], "q25"), ("rft_qwen3vl_8b_lora", [], "q3"),
+    ("rft_qwen25vl_7b_lora_1gpu", [], "q25"), ("rft_qwen3vl_8b_lora_1gpu", [], "q3"),
 ]  # fmt: skip
 
 

@@ -24,8 +24,26 @@ def test_verl_is_the_pinned_version():
     assert verl.__version__ == "0.9.1"
 
 
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # the ranks vLLM's LoRA kernels take
+
+
+def _vllm_lora_rank_check(monkeypatch):
+    """verl's validate_config asks vLLM itself whether a LoRA rank is supported; vLLM is a GPU-node package, so
+    here the same question is answered from vLLM's list of ranks."""
+    import types
+
+    def max_lora_rank(rank: int) -> int:
+        assert rank in VLLM_LORA_RANKS, f"LoRA rank {rank} is not one vLLM serves: {VLLM_LORA_RANKS}"
+        return rank
+
+    stub = types.ModuleType("verl.workers.rollout.vllm_rollout.utils")
+    stub.get_vllm_max_lora_rank = max_lora_rank
+    monkeypatch.setitem(sys.modules, "verl.workers.rollout.vllm_rollout", types.ModuleType("vllm_rollout"))
+    monkeypatch.setitem(sys.modules, "verl.workers.rollout.vllm_rollout.utils", stub)
+
+
 @pytest.mark.parametrize("recipe", available_recipes())
-def test_recipe_composes_resolves_and_passes_checks(recipe):
+def test_recipe_composes_resolves_and_passes_checks(recipe, monkeypatch):
     """Ours and verl's own checks (main_ppo's validate_config), for the GPU recipes too; SFT recipes too."""
     # An evaluation recipe has no default checkpoint: the GPU ones are given a hub id (they allow hub downloads).
     # The learner is not built in CI (`make learner`, ~45 minutes): the tiny model of its family stands in.
@@ -40,6 +58,8 @@ def test_recipe_composes_resolves_and_passes_checks(recipe):
     if recipe.startswith("sft_"):
         check_sft(cfg)  # verl's SFT trainer has no validate_config: ours builds its config dataclasses
         return
+    if OmegaConf.select(cfg, "actor_rollout_ref.model.lora_rank", default=0) > 0:
+        _vllm_lora_rank_check(monkeypatch)
     validate_config(cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
     for key in (
         "actor_rollout_ref.rollout.multi_turn.tool_config_path",
