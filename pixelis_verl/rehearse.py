@@ -89,16 +89,20 @@ def _hf_folders(run_dir: Path) -> list[Path]:
     return sorted(f for f in folders if any(f.glob("*.safetensors")))
 
 
-def check_run(run_dir: Path) -> str:
-    """'' when the run logged a step and every saved model loads; else what is wrong, in one line."""
+def check_run(run_dir: Path, recipe: str) -> str:
+    """'' when the run logged a step, saved a checkpoint (verl's shards; a Hugging Face model too where the recipe
+    saves one; an evaluation: its report) and every saved Hugging Face model loads; else what is wrong, in one
+    line."""
     from transformers import AutoConfig, AutoModelForImageTextToText
 
     metrics = run_dir / "metrics.jsonl"
     if not metrics.exists() or not metrics.read_text().strip():
         return "no step in metrics.jsonl"
-    folders = _hf_folders(run_dir)
-    if not folders:
-        return "no Hugging Face checkpoint under checkpoints/"
+    if recipe.startswith("eval_"):  # an evaluation trains nothing: its product is the report
+        return "" if (run_dir / "report.json").is_file() else "no report.json"
+    folders = _hf_folders(run_dir)  # saved where the recipe's save_contents ask for hf_model
+    if not folders and not any((run_dir / "checkpoints").rglob("model_world_size_*")):
+        return "no checkpoint under checkpoints/"
     for folder in folders:
         try:
             AutoModelForImageTextToText.from_config(AutoConfig.from_pretrained(folder))
@@ -123,7 +127,7 @@ def rehearse(recipe: str, work: Path, env: dict[str, str], timeout: int) -> dict
         except subprocess.TimeoutExpired:
             code = 124
     seconds = round(time.monotonic() - start, 1)
-    problem = f"exit {code} (log: {log})" if code else check_run(run_dir)
+    problem = f"exit {code} (log: {log})" if code else check_run(run_dir, recipe)
     return {"recipe": recipe, "ok": not problem, "seconds": seconds, "problem": problem or None}
 
 
