@@ -16,6 +16,7 @@ import importlib
 import math
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -197,31 +198,48 @@ def check(cfg: DictConfig) -> None:
         raise RecipeError(f"{key}: '{model_path}' is not a local directory{hint}")
 
 
-PATCH_FAMILIES = {14: "qwen2_5_vl", 16: "qwen3_vl"}  # data.image_patch_size -> the tiny model of that family
+@dataclass(frozen=True)
+class Family:
+    """What a Qwen-VL family's recipes must agree on (the model groups in conf/model/ set each)."""
+
+    coord_frames: tuple[str, ...]  # frames its tools may read boxes in (the first: its own grounding)
+    size_factor: int  # vision patch x merge
+    patch_size: int
+
+
+FAMILIES = {  # by the model config's model_type; the tiny model of each is ${pixelis_tiny:<name>}
+    "qwen2_5_vl": Family(("absolute_resized", "absolute_source"), 28, 14),
+    "qwen3_vl": Family(("relative_1000",), 32, 16),
+}
+
+
+def recipe_phase(cfg: DictConfig) -> str:
+    """ttrl, eval, rl or sft: what a composed recipe runs (the block it has)."""
+    if "ttrl" in cfg:
+        return "ttrl"
+    if "eval" in cfg:
+        return "eval"
+    return "rl" if OmegaConf.select(cfg, "actor_rollout_ref") is not None else "sft"
+
+
+def recipe_family(cfg: DictConfig) -> str:
+    """The model family a composed recipe is set up for: by its image patch size, or (an SFT recipe, which has
+    none) by the frame its argument head reads boxes in."""
+    patch = OmegaConf.select(cfg, "data.image_patch_size")
+    frame = OmegaConf.select(cfg, "data.argument_head.coord_frame", default="absolute_resized")
+    for name, family in FAMILIES.items():
+        if patch == family.patch_size or (patch is None and frame == family.coord_frames[0]):
+            return name
+    raise RecipeError(f"data.image_patch_size: {patch} names no model family ({sorted(FAMILIES)})")
 
 
 def rehearsal_overrides(cfg: DictConfig) -> list[str]:
     """The overrides that turn a composed GPU recipe into its CPU rehearsal (``--rehearse`` on an entry): the
     rehearse group of its phase (conf/rehearse/: cpu_local, no GPU kernels, small scale) and the tiny model of its
     family in place of the 7B/8B weights. Everything else stays the recipe's."""
-    if "ttrl" in cfg:
-        phase = "ttrl"
-    elif "eval" in cfg:
-        phase = "eval"
-    elif OmegaConf.select(cfg, "actor_rollout_ref") is not None:
-        phase = "rl"
-    else:
-        phase = "sft"
-    if phase == "sft":  # the SFT config names the family by the frame its argument head reads boxes in
-        frame = OmegaConf.select(cfg, "data.argument_head.coord_frame", default="absolute_resized")
-        family = "qwen3_vl" if frame == "relative_1000" else "qwen2_5_vl"
-    else:
-        patch = OmegaConf.select(cfg, "data.image_patch_size")
-        if patch not in PATCH_FAMILIES:
-            raise RecipeError(f"data.image_patch_size: {patch} names no model family to rehearse with")
-        family = PATCH_FAMILIES[patch]
+    phase = recipe_phase(cfg)
     key = "model" if phase == "eval" else model_key(cfg)  # an evaluation's actor reads its top-level model.path
-    return [f"+rehearse@_global_={phase}", f"{key}.path=${{pixelis_tiny:{family}}}"]
+    return [f"+rehearse@_global_={phase}", f"{key}.path=${{pixelis_tiny:{recipe_family(cfg)}}}"]
 
 
 def model_key(cfg: DictConfig) -> str:

@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from pixelis_verl.config import RecipeError, model_key
+from pixelis_verl.config import FAMILIES, RecipeError, model_key
 from pixelis_verl.typed_config import from_dict
 
 GIB = 1024**3
@@ -292,19 +292,6 @@ def batch_divisibility(ctx: Context) -> list[Finding]:
                 )
             )
     return findings
-
-
-@dataclass(frozen=True)
-class Family:
-    coord_frames: tuple[str, ...]  # frames its tools may read boxes in
-    size_factor: int  # vision patch x merge
-    patch_size: int
-
-
-FAMILIES = {
-    "qwen2_5_vl": Family(("absolute_resized", "absolute_source"), 28, 14),
-    "qwen3_vl": Family(("relative_1000",), 32, 16),
-}
 
 
 def _tool_configs(path: str) -> list[tuple[str, dict[str, Any]]]:

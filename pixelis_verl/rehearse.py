@@ -23,11 +23,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pixelis_verl.config import RECIPES_DIR
+from omegaconf import OmegaConf
 
-FAMILY_TOOLS = {"qwen2_5_vl": "pixel_tools.yaml", "qwen3_vl": "pixel_tools_qwen3_vl.yaml"}
-FAMILY_VIEW = {"qwen2_5_vl": 50176, "qwen3_vl": 65536}  # the tiny model groups' shown_max_pixels
-FAMILY_OF = {"qwen25vl": "qwen2_5_vl", "qwen3vl": "qwen3_vl"}  # by the recipe's name
+from pixelis_verl.config import CONF_DIR, RECIPES_DIR, compose_recipe, recipe_family, register_resolvers
 
 
 def gpu_recipes() -> list[str]:
@@ -49,22 +47,25 @@ def entry_of(recipe: str) -> str:
 
 
 def family_of(recipe: str) -> str:
-    return next((family for key, family in FAMILY_OF.items() if key in recipe), "qwen2_5_vl")
+    """The model family a GPU recipe is set up for (its tiny model stands in for it)."""
+    return recipe_family(compose_recipe(recipe))
 
 
 def prepare_data(work: Path, family: str) -> dict[str, str]:
     """Traces, fused parquet, a stream and a benchmark for `family`, made once; the environment that points the
-    recipes' data groups at them."""
+    recipes' data groups at them. Traces use the family's tiny model group: its tools and its view size."""
     from pixelis_verl.data.__main__ import main as data_cli
     from pixelis_verl.eval.synth_benchmark import write_benchmark
-    from pixelis_verl.paths import REPO_ROOT
     from pixelis_verl.ttrl.synth_stream import write_stream
 
     root = work / "data" / family
     cota = root / "cota"
     if not (cota / "rl_val.parquet").exists():
-        tools = str(REPO_ROOT / "conf" / "tools" / FAMILY_TOOLS[family])
-        view = ["--model", f"tiny:{family}", "--max-pixels", str(FAMILY_VIEW[family]), "--tools", tools]
+        register_resolvers()  # the group names its tool config through ${pixelis_root:}
+        group = OmegaConf.load(CONF_DIR / "model" / f"tiny_{family}.yaml")
+        tools = OmegaConf.select(group, "actor_rollout_ref.rollout.multi_turn.tool_config_path")
+        shown = OmegaConf.select(group, "pixelis.synth_data.shown_max_pixels")
+        view = ["--model", f"tiny:{family}", "--max-pixels", str(shown), "--tools", tools]
         if data_cli(["synth", "--out", str(root / "synth"), "--num", "24", "--seed", "0", *view]) != 0:
             raise RuntimeError(f"rehearse: synthesising {family} traces failed")
         fuse = ["fuse", "--source", f"{root / 'synth'}:1", "--out", str(cota), "--val-fraction", "0.25"]
