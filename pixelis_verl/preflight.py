@@ -18,6 +18,7 @@ What is checked, and why (each was a defect of a GPU recipe found by review, doc
 - `batch_divisibility`: verl splits each batch of prompts x n over every GPU of every node, and each
   mini-batch too; 128 x 8 over 3 nodes of 8 GPUs does not divide.
 - `model_tool_family`: a Qwen3-VL checkpoint read with Qwen2.5-VL's tool coordinates makes every call wrong.
+- `lora_rank`: vLLM serves adapters of ranks 1, 8, 16, 32, 64, 128, 256, 320 and 512 only.
 - `greedy_temperature`: verl's agent loop reads the validation temperature, never ``do_sample``.
 - `checkpoint_timeout`: rank 0 writes the Hugging Face copy of the actor while every other rank waits in a
   collective that times out after ``nccl_timeout`` seconds.
@@ -331,6 +332,24 @@ def model_tool_family(ctx: Context) -> list[Finding]:
                 )
                 break
     return findings
+
+
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # the adapter ranks vLLM's LoRA kernels serve
+
+
+@check
+def lora_rank(ctx: Context) -> list[Finding]:
+    """vLLM serves adapters of a few ranks only; verl asks vLLM at the job's start, after the queue."""
+    rank = int(ctx.get("actor_rollout_ref.model.lora_rank", 0) or 0) if ctx.rl else 0
+    if rank <= 0 or ctx.get("actor_rollout_ref.rollout.name") != "vllm" or rank in VLLM_LORA_RANKS:
+        return []
+    return [
+        Finding(
+            "actor_rollout_ref.model.lora_rank",
+            f"{rank} is not a rank vLLM serves adapters at ({', '.join(map(str, VLLM_LORA_RANKS))})",
+            f"pick one of those, e.g. {min((r for r in VLLM_LORA_RANKS if r >= rank), default=512)}",
+        )
+    ]
 
 
 @check

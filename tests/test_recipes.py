@@ -14,6 +14,7 @@ from verl.utils.config import validate_config
 from verl.utils.import_utils import load_extern_object
 
 from pixelis_verl.config import CONF_DIR, REPO_ROOT, RecipeError, available_recipes, check, compose_recipe, resolve
+from pixelis_verl.preflight import VLLM_LORA_RANKS
 from pixelis_verl.sft.checks import check_sft
 from pixelis_verl.tiny.build import tiny_model_path
 
@@ -22,9 +23,6 @@ GOLDEN_DIR = Path(__file__).parent / "golden"
 
 def test_verl_is_the_pinned_version():
     assert verl.__version__ == "0.9.1"
-
-
-VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # the ranks vLLM's LoRA kernels take
 
 
 def _vllm_lora_rank_check(monkeypatch):
