@@ -213,6 +213,14 @@ FAMILIES = {  # by the model config's model_type; the tiny model of each is ${pi
 }
 
 
+PHASE_ENTRIES = {  # recipe_phase -> the entry module that runs it
+    "rl": "pixelis_verl.train",
+    "ttrl": "pixelis_verl.train",
+    "eval": "pixelis_verl.evaluate",
+    "sft": "pixelis_verl.sft",
+}
+
+
 def recipe_phase(cfg: DictConfig) -> str:
     """ttrl, eval, rl or sft: what a composed recipe runs (the block it has)."""
     if "ttrl" in cfg:

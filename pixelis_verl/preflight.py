@@ -37,7 +37,7 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from pixelis_verl.config import FAMILIES, RecipeError, model_key
+from pixelis_verl.config import FAMILIES, RecipeError, model_key, recipe_phase
 from pixelis_verl.typed_config import from_dict
 
 GIB = 1024**3
@@ -153,7 +153,7 @@ class Context:
     @property
     def rl(self) -> bool:
         """A recipe on verl's PPO trainer (RL, TTRL, evaluation), not the SFT trainer."""
-        return self.get("actor_rollout_ref") is not None
+        return recipe_phase(self.cfg) != "sft"
 
     @property
     def on_gpu(self) -> bool:

@@ -25,7 +25,15 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from pixelis_verl.config import CONF_DIR, RECIPES_DIR, compose_recipe, recipe_family, register_resolvers
+from pixelis_verl.config import (
+    CONF_DIR,
+    PHASE_ENTRIES,
+    RECIPES_DIR,
+    compose_recipe,
+    recipe_family,
+    recipe_phase,
+    register_resolvers,
+)
 
 
 def gpu_recipes() -> list[str]:
@@ -40,15 +48,11 @@ def default_recipes() -> list[str]:
     return [r for r in gpu_recipes() if not r.startswith("eval_") or r == "eval_jsonl"]
 
 
-def entry_of(recipe: str) -> str:
-    if recipe.startswith("sft_"):
-        return "pixelis_verl.sft"
-    return "pixelis_verl.evaluate" if recipe.startswith("eval_") else "pixelis_verl.train"
-
-
-def family_of(recipe: str) -> str:
-    """The model family a GPU recipe is set up for (its tiny model stands in for it)."""
-    return recipe_family(compose_recipe(recipe))
+def phase_and_family(recipe: str) -> tuple[str, str]:
+    """What a GPU recipe runs (config.recipe_phase) and the model family it is set up for (its tiny model stands
+    in for it), from the composed recipe."""
+    cfg = compose_recipe(recipe)
+    return recipe_phase(cfg), recipe_family(cfg)
 
 
 def prepare_data(work: Path, family: str) -> dict[str, str]:
@@ -90,7 +94,7 @@ def _hf_folders(run_dir: Path) -> list[Path]:
     return sorted(f for f in folders if any(f.glob("*.safetensors")))
 
 
-def check_run(run_dir: Path, recipe: str) -> str:
+def check_run(run_dir: Path, phase: str) -> str:
     """'' when the run logged a step, saved a checkpoint (verl's shards; a Hugging Face model too where the recipe
     saves one; an evaluation: its report) and every saved Hugging Face model loads; else what is wrong, in one
     line."""
@@ -99,7 +103,7 @@ def check_run(run_dir: Path, recipe: str) -> str:
     metrics = run_dir / "metrics.jsonl"
     if not metrics.exists() or not metrics.read_text().strip():
         return "no step in metrics.jsonl"
-    if recipe.startswith("eval_"):  # an evaluation trains nothing: its product is the report
+    if phase == "eval":  # an evaluation trains nothing: its product is the report
         return "" if (run_dir / "report.json").is_file() else "no report.json"
     folders = _hf_folders(run_dir)  # saved where the recipe's save_contents ask for hf_model
     if not folders and not any((run_dir / "checkpoints").rglob("model_world_size_*")):
@@ -113,10 +117,10 @@ def check_run(run_dir: Path, recipe: str) -> str:
     return ""
 
 
-def rehearse(recipe: str, work: Path, env: dict[str, str], timeout: int) -> dict:
+def rehearse(recipe: str, phase: str, work: Path, env: dict[str, str], timeout: int) -> dict:
     run_dir = work / "runs" / recipe
-    extra = [f"data.path={env['PIXELIS_EVAL_BENCHMARK']}"] if recipe.startswith("eval_") else []
-    command = [sys.executable, "-m", entry_of(recipe), "--config-name", recipe, "--rehearse",
+    extra = [f"data.path={env['PIXELIS_EVAL_BENCHMARK']}"] if phase == "eval" else []
+    command = [sys.executable, "-m", PHASE_ENTRIES[phase], "--config-name", recipe, "--rehearse",
                f"pixelis.run_dir={run_dir}", *extra]  # fmt: skip
     log = work / "logs" / f"{recipe}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -128,7 +132,7 @@ def rehearse(recipe: str, work: Path, env: dict[str, str], timeout: int) -> dict
         except subprocess.TimeoutExpired:
             code = 124
     seconds = round(time.monotonic() - start, 1)
-    problem = f"exit {code} (log: {log})" if code else check_run(run_dir, recipe)
+    problem = f"exit {code} (log: {log})" if code else check_run(run_dir, phase)
     return {"recipe": recipe, "ok": not problem, "seconds": seconds, "problem": problem or None}
 
 
@@ -146,8 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work.resolve()
     results = []
     for recipe in recipes:
-        env = prepare_data(work, family_of(recipe))
-        result = rehearse(recipe, work, env, args.timeout)
+        phase, family = phase_and_family(recipe)
+        result = rehearse(recipe, phase, work, prepare_data(work, family), args.timeout)
         results.append(result)
         verdict = "ok" if result["ok"] else f"FAILED: {result['problem']}"
         print(f"rehearse {recipe}: {verdict} ({result['seconds']} s)", flush=True)

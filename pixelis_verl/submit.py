@@ -29,7 +29,15 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from pixelis_verl.config import REPO_ROOT, RecipeError, compose_recipe, model_key, resolve, values_at
+from pixelis_verl.config import (
+    PHASE_ENTRIES,
+    REPO_ROOT,
+    RecipeError,
+    compose_recipe,
+    recipe_phase,
+    resolve,
+    values_at,
+)
 from pixelis_verl.preflight import run_preflight
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
@@ -53,11 +61,12 @@ TERMINAL = {"SUCCEEDED": 0, "FAILED": 1, "STOPPED": 1}
 
 def entry_module(cfg: DictConfig, recipe: str) -> str:
     """What the job runs for this recipe; SFT is a torchrun job, not a Ray one."""
-    if model_key(cfg) == "model":
+    phase = recipe_phase(cfg)
+    if phase == "sft":
         raise RecipeError(
             f"{recipe}: SFT runs under torchrun, not as a Ray job; see docs/cluster.md, 'SFT on several nodes'"
         )
-    return "pixelis_verl.evaluate" if "eval" in cfg else "pixelis_verl.train"
+    return PHASE_ENTRIES[phase]
 
 
 def _selected(cfg: DictConfig, key: str) -> list[str]:
