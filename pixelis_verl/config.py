@@ -161,6 +161,15 @@ def _leaves(node: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return found
 
 
+def replace_leaves(cfg: DictConfig, old: Any, new: Any) -> list[str]:
+    """Set every value equal to `old` in a resolved config to `new` (a value interpolated from one key lives on in
+    the keys that copied it); returns the keys changed."""
+    keys = [key for key, value in _leaves(cfg) if value == old]
+    for key in keys:
+        OmegaConf.update(cfg, key, new)
+    return keys
+
+
 # The checks of the blocks a phase adds to a recipe, by the block's top-level key: "module:function", imported only
 # when a recipe has the block. A new phase with its own block adds one line here.
 PHASE_CHECKS = {

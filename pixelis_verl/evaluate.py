@@ -6,7 +6,8 @@ control (``pixelis_verl.eval.rows``). Then verl's own trainer runs in validation
 agent loop, tools, rollout (hf on CPU, vLLM on GPU) and reward manager as training, which logs every
 trajectory. Finally the run directory gets ``report.json``, ``report.md`` (``pixelis_verl.eval.report``) and
 ``viewer.html`` (``pixelis_verl.eval.viewer``). ``--compare RUN`` prints the changes against an earlier run.
-Without a model or data there is no number: a missing file fails before anything runs.
+Without a model or data there is no number: a missing file fails before anything runs. A LoRA run's checkpoint
+folder as ``model.path`` is evaluated with its adapters merged into the base (``pixelis_verl.merge``).
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from pixelis_verl.cli import check_processor, prepare_run_dir, recipe_main, run
 from pixelis_verl.cluster import check_cluster
+from pixelis_verl.config import replace_leaves
 from pixelis_verl.eval.benchmarks import build_adapter
 from pixelis_verl.eval.items import BenchmarkFormatError, BenchmarkItem
 from pixelis_verl.eval.protocols import variants
 from pixelis_verl.eval.report import Bootstrap, build_report, compare, load_report, markdown, verl_figures, write_report
 from pixelis_verl.eval.rows import item_media, variant_row, write_rows
+from pixelis_verl.merge import first_line, is_lora_checkpoint, merge_adapters
 from pixelis_verl.rewards.trajectory_log import read_trajectories
 from pixelis_verl.typed_config import RecipeError
 
@@ -70,7 +73,25 @@ def benchmark_rows(cfg: DictConfig, items: list[BenchmarkItem]) -> list[dict[str
     ]
 
 
+def merge_lora_checkpoint(cfg: DictConfig) -> None:
+    """A LoRA run's checkpoint as `model.path`: evaluate its adapters merged into the base
+    (`pixelis_verl.merge`, into the run directory), everywhere the recipe reads the model path."""
+    path = str(cfg.actor_rollout_ref.model.path)
+    if not is_lora_checkpoint(path):
+        return
+    merged = Path(cfg.pixelis.run_dir) / "merged_model"
+    if not merged.is_dir():  # a rerun into the same run directory reuses it
+        print(f"evaluate: {path} is a LoRA checkpoint; merging its adapters into {merged}", flush=True)
+        try:
+            merge_adapters(path, merged)
+        except Exception as exc:  # a damaged checkpoint fails anywhere in verl, peft or transformers
+            raise RecipeError(f"model.path: '{path}' does not merge: {first_line(exc)}") from exc
+    replace_leaves(cfg, path, str(merged))
+    OmegaConf.update(cfg, "pixelis.lora_checkpoint", path, force_add=True)  # the report names what was merged
+
+
 def _prepare(cfg: DictConfig, overrides: list[str]) -> Path:
+    merge_lora_checkpoint(cfg)
     check_processor(cfg.actor_rollout_ref.model, "actor_rollout_ref.model")
     items = load_items(cfg)
     rows = benchmark_rows(cfg, items)
@@ -82,7 +103,8 @@ def _prepare(cfg: DictConfig, overrides: list[str]) -> Path:
 
 
 def _meta(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    return {
+    lora = OmegaConf.select(cfg, "pixelis.lora_checkpoint")
+    return ({"lora_checkpoint": lora} if lora else {}) | {
         "benchmark": cfg.eval.benchmark.name,
         "model": cfg.actor_rollout_ref.model.path,
         "data": cfg.data.path,

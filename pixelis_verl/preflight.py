@@ -19,6 +19,7 @@ What is checked, and why (each was a defect of a GPU recipe found by review, doc
   mini-batch too; 128 x 8 over 3 nodes of 8 GPUs does not divide.
 - `model_tool_family`: a Qwen3-VL checkpoint read with Qwen2.5-VL's tool coordinates makes every call wrong.
 - `lora_rank`: vLLM serves adapters of ranks 1, 8, 16, 32, 64, 128, 256, 320 and 512 only.
+- `lora_hf_copy`: verl's Hugging Face copy of a LoRA model holds peft's names; loaded, its weights are random.
 - `greedy_temperature`: verl's agent loop reads the validation temperature, never ``do_sample``.
 - `checkpoint_timeout`: rank 0 writes the Hugging Face copy of the actor while every other rank waits in a
   collective that times out after ``nccl_timeout`` seconds.
@@ -129,6 +130,8 @@ def read_model_facts(path: str) -> ModelFacts | None:
             folder = Path(snapshot_download(path, local_files_only=True, allow_patterns=["*.json"]))
         except Exception:  # not cached, not a hub id, offline: nothing to read
             return None
+    if not (folder / "config.json").is_file() and (folder / "huggingface" / "config.json").is_file():
+        folder = folder / "huggingface"  # a verl checkpoint folder (a LoRA one is evaluated from it, merged)
     config_file = folder / "config.json"
     if not config_file.is_file():
         return None
@@ -348,6 +351,23 @@ def lora_rank(ctx: Context) -> list[Finding]:
             "actor_rollout_ref.model.lora_rank",
             f"{rank} is not a rank vLLM serves adapters at ({', '.join(map(str, VLLM_LORA_RANKS))})",
             f"pick one of those, e.g. {min((r for r in VLLM_LORA_RANKS if r >= rank), default=512)}",
+        )
+    ]
+
+
+@check
+def lora_hf_copy(ctx: Context) -> list[Finding]:
+    """verl's Hugging Face copy of a model with adapters holds peft's names (``base_model.model.…``,
+    ``….base_layer.weight``): ``from_pretrained`` skips them all and leaves those weights random, silently."""
+    model, contents = model_key(ctx.cfg), "actor_rollout_ref.actor.checkpoint" if ctx.rl else "checkpoint"
+    rank = int(ctx.get(f"{model}.lora_rank", 0) or 0)
+    if rank <= 0 or "hf_model" not in (ctx.get(f"{contents}.save_contents") or []):
+        return []
+    return [
+        Finding(
+            f"{contents}.save_contents",
+            "hf_model with LoRA adapters saves peft's unmerged names, which load as a model with random weights",
+            "drop hf_model and merge the checkpoint: python -m pixelis_verl.merge <checkpoint> <out>",
         )
     ]
 

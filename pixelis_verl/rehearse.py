@@ -34,6 +34,7 @@ from pixelis_verl.config import (
     recipe_phase,
     register_resolvers,
 )
+from pixelis_verl.merge import META, first_line, merge_adapters
 
 
 def gpu_recipes() -> list[str]:
@@ -96,8 +97,8 @@ def _hf_folders(run_dir: Path) -> list[Path]:
 
 def check_run(run_dir: Path, phase: str) -> str:
     """'' when the run logged a step, saved a checkpoint (verl's shards; a Hugging Face model too where the recipe
-    saves one; an evaluation: its report) and every saved Hugging Face model loads; else what is wrong, in one
-    line."""
+    saves one; an evaluation: its report) and every saved Hugging Face model loads (a LoRA checkpoint: once merged by
+    `pixelis_verl.merge`); else what is wrong, in one line."""
     from transformers import AutoConfig, AutoModelForImageTextToText
 
     metrics = run_dir / "metrics.jsonl"
@@ -108,12 +109,18 @@ def check_run(run_dir: Path, phase: str) -> str:
     folders = _hf_folders(run_dir)  # saved where the recipe's save_contents ask for hf_model
     if not folders and not any((run_dir / "checkpoints").rglob("model_world_size_*")):
         return "no checkpoint under checkpoints/"
+    for adapters in sorted(p.parent for p in (run_dir / "checkpoints").rglob(META)):  # LoRA: loads once merged
+        merged = run_dir / "merged" / "_".join(adapters.relative_to(run_dir).parts)
+        try:
+            folders.append(merge_adapters(adapters, merged))
+        except Exception as exc:  # any failure to merge is the finding
+            return f"{adapters.relative_to(run_dir)} does not merge: {type(exc).__name__}: {first_line(exc)}"
     for folder in folders:
         try:
             AutoModelForImageTextToText.from_config(AutoConfig.from_pretrained(folder))
             AutoModelForImageTextToText.from_pretrained(folder)
         except Exception as exc:  # any failure to load is the finding
-            return f"{folder.relative_to(run_dir)} does not load: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+            return f"{folder.relative_to(run_dir)} does not load: {type(exc).__name__}: {first_line(exc)}"
     return ""
 
 

@@ -24,7 +24,7 @@ LAYERS = [
     {"serve"},
     {"plugin"},
     {"cli", "config", "cluster", "preflight"},
-    {"train", "evaluate", "submit", "plot", "local_cluster", "rehearse", "__main__"},
+    {"train", "evaluate", "submit", "plot", "local_cluster", "rehearse", "merge", "__main__"},
 ]
 PACKAGE = REPO_ROOT / "pixelis_verl"
 

@@ -1,19 +1,20 @@
 """LoRA end to end on CPU: verl's GRPO trainer trains adapters on the tiny Qwen2.5-VL (peft under FSDP2, the
 reference being the actor with its adapters off), and the hf rollout samples from base + the updated adapters
 (merged on the server, `runtime/lora_weights.py`). One run, two steps, a high learning rate: a rollout that missed
-the adapters would show in the rollout/actor log-prob gap."""
+the adapters would show in the rollout/actor log-prob gap. Its checkpoint then merges (`pixelis_verl.merge`) into
+a plain model with the logits of base + adapter, and is evaluated as `model.path` (merged into the run directory)."""
 
 import json
 import subprocess
 import sys
 
 import pytest
-import torch
-from safetensors.torch import load_file
-from transformers import AutoModelForImageTextToText
+from omegaconf import OmegaConf
 
-from pixelis_verl.config import REPO_ROOT
-from pixelis_verl.tiny.build import tiny_model_path
+from pixelis_verl.cli import check_processor
+from pixelis_verl.config import REPO_ROOT, compose_recipe, resolve
+from pixelis_verl.evaluate import merge_lora_checkpoint
+from tests.lora_checks import check_lora_checkpoint
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +31,7 @@ def run_dir(tmp_path_factory):
     run = tmp_path_factory.mktemp("lora") / "run"
     cmd = [sys.executable, "-m", "pixelis_verl.train", "--config-name", "rft_tiny_cpu", *LORA,
            "trainer.total_training_steps=2", "trainer.save_freq=2", "actor_rollout_ref.actor.optim.lr=1e-2",
-           "actor_rollout_ref.actor.checkpoint.save_contents=[model,hf_model]", f"pixelis.run_dir={run}"]  # fmt: skip
+           "actor_rollout_ref.actor.checkpoint.save_contents=[model]", f"pixelis.run_dir={run}"]  # fmt: skip
     proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return run
@@ -42,14 +43,16 @@ def test_the_rollout_samples_from_the_updated_adapters(run_dir):
     assert steps[2]["training/rollout_probs_diff_max"] < 1e-3  # both float32: merged adapters, same policy
 
 
-def test_adapters_change_and_the_base_does_not(run_dir):
-    saved = load_file(next((run_dir / "checkpoints" / "global_step_2" / "actor" / "huggingface").glob("*.safetensors")))
-    initial = AutoModelForImageTextToText.from_pretrained(tiny_model_path("qwen2_5_vl")).state_dict()  # its names
-    lora_b = [t for name, t in saved.items() if "lora_B" in name]
-    assert lora_b and all(float(t.abs().max()) > 0 for t in lora_b)  # peft starts B at zero
-    assert not any("visual" in name and "lora_" in name for name in saved)  # the vision tower has no adapters
-    bases = {name.replace("base_model.model.", "").replace(".base_layer", ""): t for name, t in saved.items()
-             if "lora_" not in name}  # fmt: skip
-    common = set(bases) & set(initial)
-    assert len(common) > len(initial) // 2
-    assert all(torch.equal(bases[n].to(initial[n].dtype), initial[n]) for n in common)
+def test_the_adapters_train_and_merge_into_a_plain_model_with_the_same_logits(run_dir, tmp_path):
+    check_lora_checkpoint(run_dir / "checkpoints" / "global_step_2" / "actor", tmp_path)
+
+
+def test_a_lora_checkpoint_as_the_evaluated_model_is_merged_everywhere_the_recipe_reads_it(run_dir, tmp_path):
+    checkpoint = str(run_dir / "checkpoints" / "global_step_2" / "actor")
+    cfg = resolve(compose_recipe("eval_tiny_cpu", [f"model.path={checkpoint}", f"pixelis.run_dir={tmp_path}"]))
+    merge_lora_checkpoint(cfg)
+    merged = str(tmp_path / "merged_model")
+    assert cfg.actor_rollout_ref.model.path == merged
+    assert cfg.pixelis.lora_checkpoint == checkpoint
+    assert checkpoint not in OmegaConf.to_yaml(cfg).replace(f"lora_checkpoint: {checkpoint}", "")
+    check_processor(cfg.actor_rollout_ref.model, "actor_rollout_ref.model")  # what the evaluation checks next

@@ -34,6 +34,8 @@ GPU_RECIPES = [  # (recipe, extra overrides, family)
     ("eval_mvbench", ["model@_global_=qwen3_vl_8b_native"], "q3"),
     ("rft_qwen25vl_7b_lora", [], "q25"), ("rft_qwen3vl_8b_lora", [], "q3"),
     ("rft_qwen25vl_7b_lora_1gpu", [], "q25"), ("rft_qwen3vl_8b_lora_1gpu", [], "q3"),
+    ("sft_qwen25vl_7b_lora", [], "q25"), ("sft_qwen3vl_8b_lora", [], "q3"),
+    ("ttrl_qwen25vl_7b_lora", [], "q25"), ("ttrl_qwen3vl_8b_lora", [], "q3"),
 ]  # fmt: skip
 
 
@@ -93,6 +95,10 @@ DEFECTS = [
      "actor_rollout_ref.model.use_fused_kernels: off, so a micro-batch of 40960 tokens holds 23.2 GiB of fp32"),
     ("rft_qwen25vl_7b_lora", ["actor_rollout_ref.model.lora_rank=48"], "q25",
      "actor_rollout_ref.model.lora_rank: 48 is not a rank vLLM serves adapters at"),
+    ("rft_qwen3vl_8b_lora", ["actor_rollout_ref.actor.checkpoint.save_contents=[model,hf_model]"], "q3",
+     "actor_rollout_ref.actor.checkpoint.save_contents: hf_model with LoRA adapters saves peft's unmerged names"),
+    ("sft_qwen25vl_7b_lora", ["checkpoint.save_contents=[model,hf_model]"], "q25",
+     "checkpoint.save_contents: hf_model with LoRA adapters saves peft's unmerged names"),
     ("rft_qwen25vl_7b", ["data.max_prompt_length=1024", "actor_rollout_ref.rollout.max_model_len=40000"], "q25",
      "data.max_prompt_length: 1024 tokens cannot hold one question image at shown_max_pixels 1003520 (1280 tokens)"),
 ]  # fmt: skip
@@ -107,7 +113,7 @@ def test_each_reintroduced_defect_is_refused(models, recipe, overrides, family, 
 
 def test_every_check_is_exercised_by_a_defect():
     names = {"vllm_kv_cache", "context_lengths", "token_budgets", "logits_memory", "batch_divisibility",
-             "model_tool_family", "lora_rank", "greedy_temperature", "checkpoint_timeout"}  # fmt: skip
+             "model_tool_family", "lora_rank", "lora_hf_copy", "greedy_temperature", "checkpoint_timeout"}  # fmt: skip
     assert set(CHECKS) == names
 
 
@@ -117,7 +123,7 @@ def test_the_entry_refuses_with_exit_2_and_preflight_alone_exits_0(models, capsy
     err = capsys.readouterr().err
     assert err.startswith("pixelis_verl.train: error: pre-flight: actor_rollout_ref.rollout.max_model_len: ")
     assert train_main(args) == 0
-    assert capsys.readouterr().out.strip() == "pixelis_verl.train: pre-flight: 9 checks passed (model qwen3_vl)"
+    assert capsys.readouterr().out.strip() == "pixelis_verl.train: pre-flight: 10 checks passed (model qwen3_vl)"
 
 
 def test_an_unreadable_model_skips_the_model_checks_and_says_so(tmp_path):

@@ -3,7 +3,8 @@
 ``python -m pixelis_verl.sft --config-name sft_tiny_cpu`` synthesises CoTA traces with the real tools,
 renders them to SFT parquet and trains the tiny Qwen2.5-VL on two torchrun ranks; the saved HF
 checkpoint then starts GRPO (``rft_signal_tiny_cpu``), which must raise the rate of the behaviour it pays for
-(the CI learning test); a short run trains the optional argument head. Runs one at a time (see pyproject).
+(the CI learning test); a short run trains LoRA adapters and the optional argument head, and merges them.
+Runs one at a time (see pyproject).
 """
 
 import json
@@ -18,6 +19,7 @@ from safetensors.torch import load_file
 
 from pixelis_verl.config import REPO_ROOT
 from pixelis_verl.tiny.build import tiny_model_path
+from tests.lora_checks import check_lora_checkpoint
 
 pytestmark = pytest.mark.e2e
 STEPS = 8
@@ -89,15 +91,16 @@ def test_the_sft_checkpoint_starts_rft_and_grpo_raises_the_rate_it_pays_for(sft_
     )
 
 
-def test_the_argument_head_trains_and_its_checkpoint_still_loads_as_a_plain_model(tmp_path):
-    from transformers import Qwen2_5_VLForConditionalGeneration
-
+def test_lora_sft_with_the_argument_head_trains_the_adapters_and_the_head_and_merges_into_a_plain_model(tmp_path):
+    """One short run for both options of phase 1 (cheaper in CI than one each): rank-8 adapters on the language
+    model (conf/lora/sft_adapters.yaml's keys) and the argument head, which trains in full beside them."""
     args = ["--config-name", "sft_tiny_cpu", "trainer.total_training_steps=2", "trainer.test_freq=-1"]
     args += ["data.argument_head.enable=true", "pixelis.sft_data.num_train=16", "pixelis.sft_data.num_val=8"]
-    _run("pixelis_verl.sft", args, tmp_path)
-    (run,) = tmp_path.iterdir()
+    args += ["model.lora_rank=8", "model.lora_alpha=16", "model.target_modules=all-linear",
+             "model.exclude_modules=.*visual.*", "checkpoint.save_contents=[model,optimizer,extra]"]  # fmt: skip
+    _run("pixelis_verl.sft", args, tmp_path / "runs")
+    (run,) = (tmp_path / "runs").iterdir()
     assert sorted(_metrics(run)) == [1, 2]
-    hf = run / "checkpoints" / "global_step_2" / "huggingface"
-    head = [k for k in load_file(hf / "model.safetensors") if k.startswith("pixelis_argument_head.")]
-    assert len(head) == 4  # two linear layers, weights and biases, trained and saved with the model
-    Qwen2_5_VLForConditionalGeneration.from_pretrained(hf)  # RFT's loader ignores the head's keys
+    state = check_lora_checkpoint(run / "checkpoints" / "global_step_2", tmp_path)
+    head = sorted(k for k in state if k.startswith("pixelis_argument_head."))
+    assert len(head) == 4, head  # two linear layers, weights and biases, trained in full (no adapters on them)

@@ -25,10 +25,14 @@ from omegaconf import DictConfig
 
 from pixelis_verl.rewards.dynamics import actor_name, curiosity_actor, local_model
 from pixelis_verl.rewards.registry import ComponentParams, RewardComponent, register_component
+from pixelis_verl.tools.zoom import QWEN3_VL_TOOL_NAME
 from pixelis_verl.trajectory.parse import Trajectory
 from pixelis_verl.trajectory.steps import OBSERVATION_DIM, StepRecord
 
 PIXEL_TOOLS = ["zoom_in", "segment_object_at", "get_properties", "read_text", "track_object", "select_frames"]
+# Tools that are another name for a pixel tool's operation share its slot: the dynamics model predicts what the
+# operation returns, whatever the model calls it (Qwen3-VL's own zoom is zoom_in's crop, tools/zoom.py).
+ALIASES = {QWEN3_VL_TOOL_NAME: "zoom_in"}
 
 
 @dataclass
@@ -63,7 +67,7 @@ def encode_transition(step: StepRecord, tools: list[str]) -> tuple[np.ndarray, n
     state = _floats(step.get("input_observation"), OBSERVATION_DIM)
     region, span = _floats(step.get("region"), 4), _floats(step.get("span"), 2)
     tool = np.zeros(len(tools) + 1)
-    name = step.get("tool")
+    name = ALIASES.get(step.get("tool"), step.get("tool"))
     tool[tools.index(name) if name in tools else len(tools)] = 1.0
     x = np.concatenate(
         [

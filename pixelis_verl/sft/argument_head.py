@@ -6,7 +6,7 @@ the LM head) regresses them, normalised to 0..1 of the image the call addresses;
 weight `data.argument_head.weight`, is added to the imitation loss (`pixelis_verl.sft.loss`). The gradient
 flows into the model: a continuous, scale-aware signal for the arguments whose digits the token loss only
 scores one at a time. Off by default; the head's weights are saved with checkpoints (`pixelis_argument_head.*`
-in the HF state dict, which plain model loading ignores).
+in the HF state dict, which plain model loading ignores). With LoRA the head trains in full beside the adapters.
 
 verl's engines hand the loss log-probs and entropy only, so the head lives in an engine subclass registered
 under its own model type: `_build_module` attaches the head to the HF model before FSDP wraps it (its
@@ -111,6 +111,15 @@ class ArgumentHeadEngine(FSDPEngineWithLMHead):
         head = ArgumentHead(module.config.get_text_config().hidden_size).to(next(module.parameters()).dtype)
         module.pixelis_argument_head = head
         module.get_output_embeddings().register_forward_pre_hook(head.capture)
+        return module
+
+    def _build_lora_module(self, module: nn.Module) -> nn.Module:
+        """With LoRA (``model.lora_rank > 0``) the head trains in full beside the adapters: peft would otherwise
+        match its linear layers (``target_modules: all-linear``), freeze them and train adapters on them."""
+        head = module.pixelis_argument_head
+        del module.pixelis_argument_head
+        module = super()._build_lora_module(module)
+        module.base_model.model.pixelis_argument_head = head  # where the HF model kept it: saved with the model
         return module
 
     def prepare_model_outputs(self, output: Any, output_args: dict, micro_batch: Any, logits_processor_func: Any):

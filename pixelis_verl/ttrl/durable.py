@@ -71,6 +71,19 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def publish_dir(staging: Path, target: Path) -> None:
+    """Move a folder written in full at `staging` to `target` durably: every file and folder under it fsynced,
+    then the rename, then the parent's entry, so after a crash `target` is either absent or complete."""
+    for item in sorted(staging.rglob("*")):
+        if item.is_file():
+            with item.open("rb") as file:
+                os.fsync(file.fileno())
+    for folder in sorted({item.parent for item in staging.rglob("*")} | {staging}, reverse=True):
+        fsync_dir(folder)
+    staging.rename(target)
+    fsync_dir(target.parent)
+
+
 def replace_text(path: Path, text: str) -> None:
     """Write `path` atomically and durably: after a crash or power loss it holds the old content or the new."""
     tmp = path.with_suffix(path.suffix + ".tmp")

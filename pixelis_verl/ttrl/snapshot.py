@@ -38,7 +38,7 @@ def copy_into(targets: Iterable[torch.Tensor], sources: Iterable[torch.Tensor]) 
         shard.copy_(source.to(shard.device, shard.dtype))
 
 
-def _trained(module: torch.nn.Module) -> list[torch.nn.Parameter]:
+def trained(module: torch.nn.Module) -> list[torch.nn.Parameter]:
     """The parameters an update can change: all of them in full fine-tuning, the adapters alone with LoRA (the base
     is frozen), which is what makes a snapshot cheap enough to take before every TTRL update at 7B."""
     return [p for p in module.parameters() if p.requires_grad]
@@ -55,7 +55,7 @@ class Snapshot:
     def take(cls, module: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any) -> Snapshot:
         params = [p for group in optimizer.param_groups for p in group["params"]]
         return cls(
-            weights=[_host(p.data) for p in _trained(module)],
+            weights=[_host(p.data) for p in trained(module)],
             states=[{key: _host(value) for key, value in optimizer.state.get(p, {}).items()} for p in params],
             groups=[
                 {k: copy.deepcopy(v) for k, v in group.items() if k != "params"} for group in optimizer.param_groups
@@ -66,7 +66,7 @@ class Snapshot:
     @torch.no_grad()
     def restore(self, module: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
         """Put everything back as it was when taken; the snapshot stays valid for another restore."""
-        copy_into([p.data for p in _trained(module)], self.weights)
+        copy_into([p.data for p in trained(module)], self.weights)
         params = [p for group in optimizer.param_groups for p in group["params"]]
         for param, saved in zip(params, self.states, strict=True):
             if not saved:  # no step had touched it: the update created its state, which goes

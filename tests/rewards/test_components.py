@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from pixelis_verl.config import RecipeError, check, compose_recipe, resolve
 from pixelis_verl.rewards.coherence import Coherence, CoherenceParams
-from pixelis_verl.rewards.curiosity import Batcher, Curiosity, CuriosityParams
+from pixelis_verl.rewards.curiosity import Batcher, Curiosity, CuriosityParams, encode_transition
 from pixelis_verl.rewards.efficiency import Efficiency, EfficiencyParams
 from pixelis_verl.rewards.manager import PixelisRewardManager, RunningNorm, build_components
 from pixelis_verl.rewards.pixel_reasoner import (
@@ -81,6 +81,14 @@ def test_novel_observations_are_more_curious_and_repeats_decay(cfg):
     text_only = step("read_text")
     text_only["observation"] = None
     assert score(curiosity, trajectory([text_only])) == 0.0  # text only: no image to predict
+
+
+def test_qwen3_vls_own_zoom_tool_is_encoded_as_the_zoom_in_operation():
+    tools = CuriosityParams().tools
+    native, zoom = encode_transition(step("image_zoom_in_tool"), tools), encode_transition(step("zoom_in"), tools)
+    assert all(np.array_equal(a, b) for a, b in zip(native, zoom, strict=True))
+    other = encode_transition(step("some_other_tool"), tools)
+    assert not np.array_equal(other[0], zoom[0])  # an unknown tool keeps the shared "other" slot
 
 
 def test_concurrent_curiosity_requests_share_model_calls():

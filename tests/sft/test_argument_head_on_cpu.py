@@ -74,3 +74,11 @@ def test_the_head_error_joins_the_loss_with_its_weight():
 def test_an_unknown_frame_fails_naming_the_key():
     with pytest.raises(ValueError, match="data.argument_head.coord_frame must be"):
         ArgumentHeadConfig(enable=True, coord_frame="absolute_source")
+
+
+def test_the_engine_hooks_the_head_overrides_exist_in_the_pin():
+    """A verl bump that renamed one would skip our override silently (with LoRA: adapters on the head, frozen)."""
+    from verl.workers.engine.fsdp.transformer_impl import FSDPEngineWithLMHead
+
+    for hook in ("_build_module", "_build_lora_module", "prepare_model_outputs", "_gather_and_unpad_packed"):
+        assert callable(getattr(FSDPEngineWithLMHead, hook, None)), hook
