@@ -46,7 +46,8 @@ def lora_overrides(rank: int) -> list[str]:
     """conf/lora/adapters.yaml's adapters at `rank` (alpha = 2 x rank, as there), on the learner's scale."""
     model = "actor_rollout_ref.model"
     return [f"{model}.lora_rank={rank}", f"{model}.lora_alpha={2 * rank}", f"{model}.target_modules=all-linear",
-            f"{model}.exclude_modules=.*visual.*"]  # fmt: skip
+            f"{model}.exclude_modules=.*visual.*",
+            "actor_rollout_ref.actor.checkpoint.save_contents=[model]"]  # no hf_model copy (lora_hf_copy)  # fmt: skip
 
 
 def _tree_rss(root: psutil.Process) -> int:
