@@ -25,14 +25,14 @@ from omegaconf import DictConfig
 
 from pixelis_verl.rewards.dynamics import actor_name, curiosity_actor, local_model
 from pixelis_verl.rewards.registry import ComponentParams, RewardComponent, register_component
-from pixelis_verl.tools.zoom import QWEN3_VL_TOOL_NAME
 from pixelis_verl.trajectory.parse import Trajectory
 from pixelis_verl.trajectory.steps import OBSERVATION_DIM, StepRecord
 
 PIXEL_TOOLS = ["zoom_in", "segment_object_at", "get_properties", "read_text", "track_object", "select_frames"]
 # Tools that are another name for a pixel tool's operation share its slot: the dynamics model predicts what the
-# operation returns, whatever the model calls it (Qwen3-VL's own zoom is zoom_in's crop, tools/zoom.py).
-ALIASES = {QWEN3_VL_TOOL_NAME: "zoom_in"}
+# operation returns, whatever the model calls it (Qwen3-VL's own zoom is zoom_in's crop, tools/zoom.py; a name,
+# not an import: reward workers load this module while the plugin is still importing the tools).
+ALIASES = {"image_zoom_in_tool": "zoom_in"}
 
 
 @dataclass

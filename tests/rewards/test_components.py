@@ -84,6 +84,10 @@ def test_novel_observations_are_more_curious_and_repeats_decay(cfg):
 
 
 def test_qwen3_vls_own_zoom_tool_is_encoded_as_the_zoom_in_operation():
+    from pixelis_verl.rewards.curiosity import ALIASES
+    from pixelis_verl.tools.zoom import QWEN3_VL_TOOL_NAME
+
+    assert ALIASES[QWEN3_VL_TOOL_NAME] == "zoom_in"  # the alias follows the tool's name
     tools = CuriosityParams().tools
     native, zoom = encode_transition(step("image_zoom_in_tool"), tools), encode_transition(step("zoom_in"), tools)
     assert all(np.array_equal(a, b) for a, b in zip(native, zoom, strict=True))
