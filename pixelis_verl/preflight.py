@@ -163,6 +163,11 @@ class Context:
         return self.get("trainer.device") == "cuda"
 
     @property
+    def lora_rank(self) -> int:
+        """The adapters' rank where the recipe names its model (0: full fine-tuning)."""
+        return int(self.get(f"{model_key(self.cfg)}.lora_rank", 0) or 0)
+
+    @property
     def sequence_length(self) -> int:
         return int(self.get("data.max_prompt_length")) + int(self.get("data.max_response_length"))
 
@@ -343,7 +348,7 @@ VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # the adapter ranks vL
 @check
 def lora_rank(ctx: Context) -> list[Finding]:
     """vLLM serves adapters of a few ranks only; verl asks vLLM at the job's start, after the queue."""
-    rank = int(ctx.get("actor_rollout_ref.model.lora_rank", 0) or 0) if ctx.rl else 0
+    rank = ctx.lora_rank
     if rank <= 0 or ctx.get("actor_rollout_ref.rollout.name") != "vllm" or rank in VLLM_LORA_RANKS:
         return []
     return [
@@ -359,9 +364,8 @@ def lora_rank(ctx: Context) -> list[Finding]:
 def lora_hf_copy(ctx: Context) -> list[Finding]:
     """verl's Hugging Face copy of a model with adapters holds peft's names (``base_model.model.…``,
     ``….base_layer.weight``): ``from_pretrained`` skips them all and leaves those weights random, silently."""
-    model, contents = model_key(ctx.cfg), "actor_rollout_ref.actor.checkpoint" if ctx.rl else "checkpoint"
-    rank = int(ctx.get(f"{model}.lora_rank", 0) or 0)
-    if rank <= 0 or "hf_model" not in (ctx.get(f"{contents}.save_contents") or []):
+    contents = "actor_rollout_ref.actor.checkpoint" if ctx.rl else "checkpoint"
+    if ctx.lora_rank <= 0 or "hf_model" not in (ctx.get(f"{contents}.save_contents") or []):
         return []
     return [
         Finding(
