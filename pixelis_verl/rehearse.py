@@ -3,7 +3,8 @@
 Each GPU recipe runs through its own entry with ``--rehearse`` (`config.rehearsal_overrides`: the tiny model of
 its family, cpu_local, a small scale; everything else the recipe's), on data made the documented way: CoTA
 traces synthesised by the data CLI with the family's tools and fused into the SFT and RL parquet the recipes'
-data groups read, a synthetic request stream for TTRL, a small benchmark in our JSONL format for evaluation.
+data groups read, a synthetic request stream for TTRL, and for each evaluation recipe the synthetic tasks its
+benchmark's layout holds, written by its adapter as the authors publish the benchmark.
 A rehearsal passes when the entry exits 0, its metrics log a step and every checkpoint the recipe saves loads as
 a Hugging Face model. One line per recipe, then one JSON line with every result, machine and date.
 
@@ -17,13 +18,14 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from pixelis_verl.config import (
     CONF_DIR,
@@ -42,13 +44,6 @@ def gpu_recipes() -> list[str]:
     return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml") if "_cpu" not in p.stem)
 
 
-def default_recipes() -> list[str]:
-    """The GPU recipes rehearsed by default. Of the evaluation recipes, `eval_jsonl`: the public benchmarks' ones
-    are the same config but for the benchmark group, whose adapter reads a published layout (tested on it in
-    tests/eval/test_benchmarks.py) that is not here to rehearse with."""
-    return [r for r in gpu_recipes() if not r.startswith("eval_") or r == "eval_jsonl"]
-
-
 def phase_and_family(recipe: str) -> tuple[str, str]:
     """What a GPU recipe runs (config.recipe_phase) and the model family it is set up for (its tiny model stands
     in for it), from the composed recipe."""
@@ -57,10 +52,9 @@ def phase_and_family(recipe: str) -> tuple[str, str]:
 
 
 def prepare_data(work: Path, family: str) -> dict[str, str]:
-    """Traces, fused parquet, a stream and a benchmark for `family`, made once; the environment that points the
-    recipes' data groups at them. Traces use the family's tiny model group: its tools and its view size."""
+    """Traces, fused parquet and a stream for `family`, made once; the environment that points the recipes' data
+    groups at them. Traces use the family's tiny model group: its tools and its view size."""
     from pixelis_verl.data.__main__ import main as data_cli
-    from pixelis_verl.eval.synth_benchmark import write_benchmark
     from pixelis_verl.ttrl.synth_stream import write_stream
 
     root = work / "data" / family
@@ -79,14 +73,29 @@ def prepare_data(work: Path, family: str) -> dict[str, str]:
     stream = root / "stream" / "requests.jsonl"
     if not stream.exists():
         write_stream(stream, root / "stream", 8, 0, ["text", "colour", "sign"], bad_every=4, select_tools=True)
-    benchmark = write_benchmark(root / "benchmark", num=4, seed=0, kinds=["text", "colour", "shape", "sign"]).parent
     return {
         "PIXELIS_RL_DATA": str(cota),
         "PIXELIS_SFT_DATA": str(cota),
         "PIXELIS_TTRL_STREAM": str(stream),
         "PIXELIS_TTRL_MEDIA": str(root / "stream"),
-        "PIXELIS_EVAL_BENCHMARK": str(benchmark),
     }
+
+
+def benchmark_data(cfg: DictConfig, work: Path) -> Path:
+    """The folder an evaluation recipe's ``data.path`` names: the synthetic tasks its benchmark's layout holds
+    (`synth_benchmark.public_items`), written by the recipe's adapter as the authors publish the benchmark (its
+    `export`), so that the run reads them through the same adapter and files a cluster run reads."""
+    from pixelis_verl.eval.benchmarks import build_adapter
+    from pixelis_verl.eval.synth_benchmark import public_items
+
+    benchmark = cfg.eval.benchmark
+    where = f"eval.benchmark[{benchmark.name}]"
+    adapter = build_adapter(benchmark.adapter, OmegaConf.to_container(benchmark.params, resolve=True), where)
+    folder = work / "data" / "benchmarks" / str(benchmark.name)
+    shutil.rmtree(folder, ignore_errors=True)  # written afresh: a folder an interrupted export left is not read
+    if not adapter.export(public_items(work / "data" / "public", seed=0), folder):
+        raise RuntimeError(f"rehearse: no synthetic task fits the {benchmark.name} layout")
+    return folder
 
 
 def _hf_folders(run_dir: Path) -> list[Path]:
@@ -124,9 +133,10 @@ def check_run(run_dir: Path, phase: str) -> str:
     return ""
 
 
-def rehearse(recipe: str, phase: str, work: Path, env: dict[str, str], timeout: int) -> dict:
+def rehearse(recipe: str, phase: str, work: Path, env: dict[str, str], timeout: int, extra: list[str]) -> dict:
+    """One recipe through its entry with ``--rehearse`` (and `extra` overrides), its log under `work`/logs; its
+    verdict by `check_run`."""
     run_dir = work / "runs" / recipe
-    extra = [f"data.path={env['PIXELIS_EVAL_BENCHMARK']}"] if phase == "eval" else []
     command = [sys.executable, "-m", PHASE_ENTRIES[phase], "--config-name", recipe, "--rehearse",
                f"pixelis.run_dir={run_dir}", *extra]  # fmt: skip
     log = work / "logs" / f"{recipe}.log"
@@ -145,11 +155,11 @@ def rehearse(recipe: str, phase: str, work: Path, env: dict[str, str], timeout: 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pixelis_verl.rehearse", description=__doc__.splitlines()[0])
-    parser.add_argument("recipes", nargs="*", help="GPU recipes to rehearse (default: every one but the public evals)")
+    parser.add_argument("recipes", nargs="*", help="GPU recipes to rehearse (default: every one)")
     parser.add_argument("--work", type=Path, default=Path("runs") / "rehearse", help="data, runs and logs go here")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per rehearsal")
     args = parser.parse_args(argv)
-    recipes = args.recipes or default_recipes()
+    recipes = args.recipes or gpu_recipes()
     unknown = sorted(set(recipes) - set(gpu_recipes()))
     if unknown:
         print(f"rehearse: error: not GPU recipes: {unknown}; they are {gpu_recipes()}", file=sys.stderr)
@@ -157,8 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work.resolve()
     results = []
     for recipe in recipes:
-        phase, family = phase_and_family(recipe)
-        result = rehearse(recipe, phase, work, prepare_data(work, family), args.timeout)
+        cfg = compose_recipe(recipe)
+        phase, family = recipe_phase(cfg), recipe_family(cfg)
+        extra = [f"data.path={benchmark_data(cfg, work)}"] if phase == "eval" else []
+        result = rehearse(recipe, phase, work, prepare_data(work, family), args.timeout, extra)
         results.append(result)
         verdict = "ok" if result["ok"] else f"FAILED: {result['problem']}"
         print(f"rehearse {recipe}: {verdict} ({result['seconds']} s)", flush=True)

@@ -7,6 +7,7 @@ import pytest
 
 from pixelis_verl.config import compose_recipe, resolve
 from pixelis_verl.preflight import CHECKS, ModelFacts, preflight, read_model_facts
+from pixelis_verl.rehearse import gpu_recipes
 from pixelis_verl.train import main as train_main
 
 # The published config.json values the checks read (Hugging Face Qwen/Qwen2.5-VL-7B-Instruct and
@@ -36,7 +37,7 @@ GPU_RECIPES = [  # (recipe, extra overrides, family)
     ("rft_qwen25vl_7b_lora_1gpu", [], "q25"), ("rft_qwen3vl_8b_lora_1gpu", [], "q3"),
     ("sft_qwen25vl_7b_lora", [], "q25"), ("sft_qwen3vl_8b_lora", [], "q3"),
     ("ttrl_qwen25vl_7b_lora", [], "q25"), ("ttrl_qwen3vl_8b_lora", [], "q3"),
-]  # fmt: skip
+] + [(r, [], "q25") for r in gpu_recipes() if r.startswith("eval_") and r != "eval_vstar"]  # fmt: skip
 
 
 @pytest.fixture
@@ -109,6 +110,10 @@ def test_each_reintroduced_defect_is_refused(models, recipe, overrides, family, 
     found = [str(f) for f in _findings(recipe, overrides, models[family])]
     assert any(message in line for line in found), found
     assert all("\n" not in line and "; " in line for line in found)  # one line: the key, the problem; the fix
+
+
+def test_every_gpu_recipe_is_checked():
+    assert {recipe for recipe, _, _ in GPU_RECIPES} == set(gpu_recipes())
 
 
 def test_every_check_is_exercised_by_a_defect():

@@ -5,7 +5,8 @@ import yaml
 from omegaconf import OmegaConf
 
 from pixelis_verl.config import CONF_DIR, compose_recipe, rehearsal_overrides
-from pixelis_verl.rehearse import default_recipes, gpu_recipes, phase_and_family
+from pixelis_verl.eval.benchmarks import build_adapter
+from pixelis_verl.rehearse import benchmark_data, gpu_recipes, phase_and_family
 
 
 def _flat(node, prefix=""):
@@ -45,8 +46,18 @@ def test_a_rehearsal_changes_only_what_a_cpu_cannot_do(recipe):
     assert rehearsed.trainer.device == "cpu"
 
 
-def test_the_default_rehearsals_cover_every_phase_and_family():
-    recipes = default_recipes()
+def test_the_gpu_recipes_cover_every_phase_and_family_and_every_benchmark():
+    recipes = gpu_recipes()
     for phase in ("rft", "sft", "ttrl"):
         assert {f"{phase}_qwen25vl_7b", f"{phase}_qwen3vl_8b"} <= set(recipes)
-    assert "eval_jsonl" in recipes and not any("_cpu" in r for r in recipes)
+    benchmarks = {p.stem for p in (CONF_DIR / "eval" / "benchmark").glob("*.yaml")}
+    assert {f"eval_{b}" for b in benchmarks} <= set(recipes) and not any("_cpu" in r for r in recipes)
+
+
+def test_each_evaluation_rehearsal_reads_its_benchmarks_layout_through_its_adapter(tmp_path):
+    for recipe in (r for r in gpu_recipes() if r.startswith("eval_")):
+        cfg = compose_recipe(recipe)
+        folder = benchmark_data(cfg, tmp_path)
+        params = OmegaConf.to_container(cfg.eval.benchmark.params, resolve=True)
+        items = build_adapter(cfg.eval.benchmark.adapter, params, recipe).load(folder)
+        assert items and folder.name == cfg.eval.benchmark.name, recipe

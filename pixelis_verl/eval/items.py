@@ -16,6 +16,7 @@ import base64
 import binascii
 import json
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +31,7 @@ from pixelis_verl.registry import class_registry
 # anls: Average Normalised Levenshtein Similarity (max over `answers`); mra: VSI-Bench's mean relative accuracy.
 METRICS = ("choice", "exact", "anls", "mra")
 _LETTERED = re.compile(r"^\(?([A-Z])[).:]\s*(.*)$", re.DOTALL)  # "(B) a dog", "B. a dog", "B: a dog"
-_LETTER_ONLY = re.compile(r"^\(?([A-Z])\)?\.?$")  # "B", "(B)", "B."
-_IMAGE_MAGIC = (b"\xff\xd8", b"\x89PNG", b"GIF8", b"RIFF", b"BM")  # JPEG, PNG, GIF, WebP, BMP
+_IMAGE_SUFFIX = {b"\xff\xd8": ".jpg", b"\x89PNG": ".png", b"GIF8": ".gif", b"RIFF": ".webp", b"BM": ".bmp"}  # by magic
 
 
 class BenchmarkFormatError(ValueError):
@@ -93,6 +93,17 @@ class BenchmarkAdapter(abc.ABC):
     def load(self, root: Path) -> list[BenchmarkItem]:
         """Every item of the benchmark; raises BenchmarkFormatError naming the file and what was expected."""
 
+    @abc.abstractmethod
+    def export(self, items: list[BenchmarkItem], root: Path) -> list[BenchmarkItem]:
+        """Write the `items` this benchmark's layout can hold under the empty or missing folder `root`, as the
+        benchmark publishes its files, and return them as `load(root)` gives them back, media aside (the same
+        bytes, which `load` may give as a file where the item held bytes, or the other way round).
+
+        The inverse of `load`: the rehearsal runs each public benchmark's recipe on synthetic items written this way
+        (`pixelis_verl.rehearse`), and the tests round-trip through it. Items the layout cannot hold (a video for an
+        image benchmark, an open question for a multiple-choice one) are left out; a field the layout spells its
+        own way (an id, a category from a fixed list) comes back as the layout spells it."""
+
 
 BENCHMARKS: dict[str, type[BenchmarkAdapter]] = {}
 
@@ -120,7 +131,6 @@ def require_keys(record: Any, keys: tuple[str, ...], path: Path, where: str) -> 
 
 
 # -- shared readers and checks: every failure names the file, the record and what was expected --------------------
-_LETTERED = re.compile(r"^\(?([A-Z])[).:]\s*(.*)$", re.DOTALL)
 
 
 def read_json(path: Path, expected: str) -> Any:
@@ -218,6 +228,49 @@ def under(folder: Path, name: Any, path: Path, where: str) -> Path:
     if relative.is_absolute() or ".." in relative.parts or not relative.parts:
         raise BenchmarkFormatError(path, f"{where}: media path {str(name)!r} must be relative, without '..'")
     return folder / relative
+
+
+# -- shared writers, for `export` ----------------------------------------------------------------------------------
+
+
+def write_media(media: Path | bytes, stem: Path) -> Path:
+    """An item's image or video written to `stem` plus its suffix (a file's own; bytes: by their magic number); a
+    folder of frames is copied whole. Returns the path written."""
+    if isinstance(media, bytes):
+        suffix = next((s for magic, s in _IMAGE_SUFFIX.items() if media.startswith(magic)), ".bin")
+        target = stem.with_name(stem.name + suffix)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(media)
+        return target
+    target = stem.with_name(stem.name + media.suffix)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if media.is_dir():
+        shutil.copytree(media, target)
+    else:
+        shutil.copyfile(media, target)
+    return target
+
+
+def media_bytes(media: Path | bytes) -> bytes:
+    """The encoded bytes of an item's image, read from its file where it has one."""
+    return media if isinstance(media, bytes) else Path(media).read_bytes()
+
+
+def write_json(path: Path, document: Any, lines: bool = False) -> None:
+    """`document` as JSON at `path` (a list as JSON lines with `lines`), its folder made."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(json.dumps(r) + "\n" for r in document) if lines else json.dumps(document, indent=1)
+    path.write_text(text, encoding="utf-8")
+
+
+def lettered(options: list[str], form: str = "({letter}) {text}") -> list[str]:
+    """Option texts with their letters, as a layout writes them: ["(A) red", "(B) blue"]."""
+    return [form.format(letter=chr(ord("A") + i), text=text) for i, text in enumerate(options)]
+
+
+def one_image(item: BenchmarkItem) -> bool:
+    """Whether `item` asks about exactly one image and no video: what most image benchmarks' records hold."""
+    return item.video is None and len(item.images) == 1
 
 
 def require_unique_ids(items: list[BenchmarkItem], path: Path) -> list[BenchmarkItem]:

@@ -12,7 +12,7 @@ from PIL import Image
 
 import pixelis_verl.eval.benchmarks  # noqa: F401  (registers every adapter)
 from pixelis_verl.eval.benchmarks import build_adapter
-from pixelis_verl.eval.items import BENCHMARKS, BenchmarkFormatError
+from pixelis_verl.eval.items import BENCHMARKS, BenchmarkFormatError, BenchmarkItem, media_bytes
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "eval" / "benchmark"
 YAMLS = sorted(p.stem for p in CONF.glob("*.yaml"))
@@ -468,3 +468,84 @@ def test_a_repeated_question_id_fails_naming_it(tmp_path):
     write(tmp_path / "benchmark.jsonl", jsonl([record, record]))
     with pytest.raises(BenchmarkFormatError, match=r"benchmark.jsonl: question id 'q1' appears more than once"):
         load("jsonl", tmp_path)
+
+
+# Export: each adapter writes items in its published layout, and reads them back
+
+
+def adapter_of(name: str):
+    cfg = OmegaConf.to_container(OmegaConf.load(CONF / f"{name}.yaml"))
+    return build_adapter(cfg["adapter"], cfg["params"], f"eval.benchmark[{name}]")
+
+
+def item_pool(folder: Path) -> list[BenchmarkItem]:
+    """One item of each shape the layouts differ on: choice and open questions, images as files and as bytes,
+    counts, several accepted answers, videos as files and as frame folders, windows, numerical answers."""
+    image = write(folder / "in/photo.jpg", jpeg_bytes((10, 200, 10)))
+    clip = write(folder / "in/clip.mp4", b"\x00\x00\x00\x18ftypmp42 not decoded by load")
+    frames = folder / "in/frames"
+    for i in range(2):
+        write(frames / f"{i:05d}.jpg", jpeg_bytes((i * 90, 0, 0)))
+    return [
+        BenchmarkItem("c1", "What colour is the cup?", "B", "choice", [image], options=["red", "green", "blue"],
+                      category="attributes"),
+        BenchmarkItem("c2", "Which shape is it?", "E", "choice", [jpeg_bytes()], options=list("vwxyz"),
+                      category="Perception/Shapes"),
+        BenchmarkItem("o1", "What does the sign say?", "exit 12", "exact", [image], category="easy"),
+        BenchmarkItem("n1", "How many dots?", "3", "exact", [jpeg_bytes()], category="complex"),
+        BenchmarkItem("a1", "What share works from home?", "12%", "anls", [image], answers=["12 percent", "12%"],
+                      category="Single span"),
+        BenchmarkItem("v1", "Where does it move?", "A", "choice", video=clip, options=["left", "right"],
+                      category="moving_direction", video_window=(0.5, 2.0)),
+        BenchmarkItem("v2", "What happens next?", "B", "choice", video=frames, video_fps=3.0,
+                      options=["it stops", "it turns"], category="episodic_reasoning"),
+        BenchmarkItem("m1", "How far apart are the chairs (m)?", "2.5", "mra", video=clip, category="abs_distance"),
+        BenchmarkItem("v3", "Which way does it turn?", "B", "choice", video=clip, options=["left", "right"],
+                      category="route_plan"),
+    ]  # fmt: skip
+
+
+def comparable(item: BenchmarkItem) -> dict:
+    """An item with its media as their bytes (a frame folder: each frame's), so that copies compare equal."""
+    video = item.video and Path(item.video)
+    frames = video and (
+        sorted((p.name, p.read_bytes()) for p in video.iterdir()) if video.is_dir() else video.read_bytes()
+    )
+    fields = {k: v for k, v in vars(item).items() if k not in ("images", "video")}
+    return {**fields, "images": [media_bytes(m) for m in item.images], "video": frames}
+
+
+HOLDS = {  # benchmark -> the pool items its layout holds
+    "hrbench_4k": ["c1"], "hrbench_8k": ["c1"], "infovqa": ["a1"], "jsonl": ["c1", "c2", "o1", "n1", "a1", "m1", "v3"],
+    "mme_realworld": ["c1", "c2"], "mme_realworld_lite": ["c1", "c2"], "mvbench": ["v1", "v2", "v3"],
+    "tallyqa": ["n1"], "visualprobe": ["o1", "n1"], "vsibench": ["m1", "v3"], "vstar": ["c1", "c2"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", YAMLS)
+def test_export_writes_the_items_a_layout_holds_and_load_reads_them_back(name, tmp_path):
+    pool = item_pool(tmp_path)
+    exported = adapter_of(name).export(pool, tmp_path / "out")
+    loaded = load(name, tmp_path / "out")
+    assert [comparable(i) for i in loaded] == [comparable(i) for i in exported]
+    originals = {i.question: i for i in pool}
+    assert sorted(originals[i.question].id for i in exported) == sorted(HOLDS[name])
+    for item in exported:  # what a layout keeps of an item: its question, answer and media
+        original = originals[item.question]
+        assert (item.answer, item.options, item.metric) == (original.answer, original.options, original.metric)
+        assert comparable(item)["images"] == comparable(original)["images"]
+
+
+def test_export_spells_fields_the_way_the_layout_does(tmp_path):
+    exported = {i.question: i for i in adapter_of("visualprobe").export(item_pool(tmp_path), tmp_path / "vp")}
+    assert exported["What does the sign say?"].id == "easy/o1"  # the level its category names
+    assert exported["How many dots?"].category == "easy"  # a category that is no level: the first level
+    tally = adapter_of("tallyqa").export(item_pool(tmp_path), tmp_path / "tally")
+    assert [(i.id, i.category) for i in tally] == [("n1", "complex")]
+    videos = adapter_of("mvbench").export(item_pool(tmp_path), tmp_path / "mv")
+    # categories that are MVBench tasks keep them; route_plan is none: the first task of video files
+    assert [(i.id, i.video_fps) for i in videos] == [
+        ("action_sequence/0", None), ("episodic_reasoning/0", 3.0), ("moving_direction/0", None)
+    ]  # fmt: skip
+    (infovqa,) = adapter_of("infovqa").export(item_pool(tmp_path), tmp_path / "info")
+    assert infovqa.answers == ["12%", "12 percent"]  # the answer shown first

@@ -8,8 +8,11 @@ instead of base64 reuses that row's image. One adapter serves both files (``hrbe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import base64
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import pandas as pd
 
 from pixelis_verl.eval.items import (
     BenchmarkAdapter,
@@ -18,6 +21,8 @@ from pixelis_verl.eval.items import (
     decode_base64,
     letter_of,
     make_item,
+    media_bytes,
+    one_image,
     read_table,
     register_benchmark,
     require_unique_ids,
@@ -58,3 +63,16 @@ class HRBenchBenchmark(BenchmarkAdapter):
                 )
             )  # fmt: skip
         return require_unique_ids(items, path)
+
+    def export(self, items: list[BenchmarkItem], root: Path) -> list[BenchmarkItem]:
+        held = [i for i in items if i.metric == "choice" and len(i.options or []) <= 4 and one_image(i)]
+        held = [i for i in held if all(o.strip() == o and o for o in i.options or [])]
+        rows = [
+            {"index": item.id, "question": item.question, "answer": item.answer, "category": item.category,
+             **dict(zip("ABCD", [*(item.options or []), "", "", ""], strict=False)),
+             "image": base64.b64encode(media_bytes(item.images[0])).decode()}
+            for item in held
+        ]  # fmt: skip
+        (root / self.params.file).parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(root / self.params.file, sep="\t", index=False)
+        return [replace(i, images=[media_bytes(i.images[0])]) for i in held]

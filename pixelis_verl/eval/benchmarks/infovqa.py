@@ -10,7 +10,7 @@ per-type scores, not in a joined one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pixelis_verl.eval.items import (
@@ -18,11 +18,14 @@ from pixelis_verl.eval.items import (
     BenchmarkFormatError,
     BenchmarkItem,
     make_item,
+    one_image,
     read_json,
     register_benchmark,
     require_keys,
     require_media,
     require_unique_ids,
+    write_json,
+    write_media,
 )
 
 KEYS = ("questionId", "question", "image_local_name", "answers")
@@ -59,3 +62,19 @@ class InfoVQABenchmark(BenchmarkAdapter):
                 )
             )  # fmt: skip
         return require_unique_ids(items, path)
+
+    def export(self, items: list[BenchmarkItem], root: Path) -> list[BenchmarkItem]:
+        """ANLS questions on one image; the answer shown first, then the other accepted ones; the categories are
+        the answer types."""
+        held = [i for i in items if i.metric == "anls" and one_image(i)]
+        records, loaded = [], []
+        for number, item in enumerate(held):
+            image = write_media(item.images[0], root / self.params.images / f"{number:05d}")
+            answers = [item.answer, *[a for a in item.answers or [] if a != item.answer]]
+            types = list(item.categories)
+            records.append({"questionId": item.id, "question": item.question, "image_local_name": image.name,
+                            "answers": answers, "answer_type": types})  # fmt: skip
+            loaded.append(replace(item, answers=answers, category=", ".join(types), images=[image]))
+        write_json(root / self.params.questions, {"dataset_name": "infographicVQA", "dataset_split": "val",
+                                                  "data": records})  # fmt: skip
+        return loaded

@@ -23,6 +23,8 @@ from pixelis_verl.eval.items import (
     require_keys,
     require_media,
     require_unique_ids,
+    write_json,
+    write_media,
 )
 
 
@@ -61,3 +63,23 @@ class JsonlBenchmark(BenchmarkAdapter):
                 )
             )  # fmt: skip
         return require_unique_ids(items, path)
+
+    def export(self, items: list[BenchmarkItem], root: Path) -> list[BenchmarkItem]:
+        path = root / self.params.file
+        held = [
+            i for i in items if i.video_fps is None and i.video_window is None and i.categories in ([], [i.category])
+        ]
+        records = []
+        for number, item in enumerate(held):
+            media = path.parent / "media" / f"{number:05d}"
+            record = {"id": item.id, "question": item.question, "answer": item.answer, "metric": item.metric,
+                      "category": item.category, "options": item.options, "answers": item.answers}  # fmt: skip
+            record = {k: v for k, v in record.items() if v is not None}
+            if item.images:
+                names = [write_media(m, media.with_name(f"{media.name}-{i}")) for i, m in enumerate(item.images)]
+                record["images"] = [n.relative_to(path.parent).as_posix() for n in names]
+            if item.video is not None:
+                record["video"] = write_media(item.video, media).relative_to(path.parent).as_posix()
+            records.append(record)
+        write_json(path, records, lines=True)
+        return held

@@ -12,8 +12,12 @@ reported is Task/Subtask, the level the papers report.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import base64
+import glob
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import pandas as pd
 
 from pixelis_verl.eval.items import (
     BenchmarkAdapter,
@@ -21,7 +25,10 @@ from pixelis_verl.eval.items import (
     BenchmarkItem,
     decode_base64,
     letter_of,
+    lettered,
     make_item,
+    media_bytes,
+    one_image,
     read_json,
     read_table,
     register_benchmark,
@@ -29,6 +36,8 @@ from pixelis_verl.eval.items import (
     require_media,
     require_unique_ids,
     strip_letter,
+    write_json,
+    write_media,
 )
 
 KEYS = ("Question_id", "Image", "Text", "Answer choices", "Ground truth")
@@ -72,6 +81,22 @@ class MMERealWorldBenchmark(BenchmarkAdapter):
             )  # fmt: skip
         return require_unique_ids(items, path)
 
+    def export(self, items: list[BenchmarkItem], root: Path) -> list[BenchmarkItem]:
+        held = [i for i in items if i.metric == "choice" and one_image(i)]
+        image_root = root / self.params.images
+        records = []
+        for number, item in enumerate(held):
+            image = write_media(item.images[0], image_root / "images" / f"{number:05d}")
+            task, _, subtask = item.category.partition("/")  # the category read back is Task/Subtask
+            records.append({
+                "Question_id": item.id, "Question Type": "Multiple Choice",
+                "Image": image.relative_to(image_root).as_posix(), "Text": item.question,
+                "Answer choices": lettered(item.options or []), "Ground truth": item.answer,
+                "Task": task, "Subtask": subtask, "Category": item.category,
+            })  # fmt: skip
+        write_json(root / self.params.questions, records)
+        return held
+
 
 @register_benchmark("mme_realworld_lite")
 class MMERealWorldLiteBenchmark(BenchmarkAdapter):
@@ -98,3 +123,19 @@ class MMERealWorldLiteBenchmark(BenchmarkAdapter):
                     )
                 )  # fmt: skip
         return require_unique_ids(items, root / self.params.files)
+
+    def export(self, items: list[BenchmarkItem], root: Path) -> list[BenchmarkItem]:
+        name = self.params.files.replace("*", "train-00000-of-00001")  # the one shard, named as the glob asks
+        if glob.has_magic(name):
+            raise ValueError(f"mme_realworld_lite: cannot name a shard matching files={self.params.files!r}")
+        shard = root / name
+        held = [i for i in items if i.metric == "choice" and one_image(i)]
+        rows = [
+            {"index": item.id, "question": item.question, "multi-choice options": lettered(item.options or []),
+             "answer": item.answer, "category": item.category, "l2-category": "",
+             "bytes": base64.b64encode(media_bytes(item.images[0])).decode()}
+            for item in held
+        ]  # fmt: skip
+        shard.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(rows, columns=[*LITE_COLUMNS, "l2-category"]).to_parquet(shard)
+        return [replace(i, images=[media_bytes(i.images[0])]) for i in held]

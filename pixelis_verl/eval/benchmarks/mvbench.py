@@ -12,7 +12,7 @@ the whole tree would be ambiguous. ``episodic_reasoning`` ships TVQA clips as fo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -27,6 +27,8 @@ from pixelis_verl.eval.items import (
     require_keys,
     require_unique_ids,
     under,
+    write_json,
+    write_media,
 )
 
 KEYS = ("video", "question", "candidates", "answer")
@@ -115,3 +117,39 @@ class MVBenchBenchmark(BenchmarkAdapter):
                     )
                 )  # fmt: skip
         return require_unique_ids(items, json_dir)
+
+    def export(self, items: list[BenchmarkItem], root: Path) -> list[BenchmarkItem]:
+        """Multiple-choice video questions, the answer written as the correct candidate's text; each under the task
+        its category names (another category: the first task whose clips are of the same kind, a file or a folder
+        of frames), its id read back as ``<task>/<number>``."""
+        records: dict[str, list[dict]] = {}
+        loaded: dict[str, list[BenchmarkItem]] = {}
+        held = [i for i in items if i.metric == "choice" and i.video is not None and not i.images and _reads_back(i)]
+        for number, item in enumerate(held):
+            frames = Path(item.video).is_dir()
+            name = item.category
+            if name not in TASKS or TASKS[name].frames != frames:
+                name = next(n for n, t in TASKS.items() if t.frames == frames)
+            folder = root / self.params.videos / TASKS[name].folder
+            clip = write_media(Path(item.video), folder / f"{number:05d}")
+            record = {"video": clip.relative_to(folder).as_posix(), "question": item.question,
+                      "candidates": item.options, "answer": (item.options or [])[item.correct_index]}  # fmt: skip
+            if item.video_window is not None:
+                record |= {"start": item.video_window[0], "end": item.video_window[1]}
+            records.setdefault(name, []).append(record)
+            fps = self.params.frame_fps if frames else None
+            item = replace(item, id=f"{name}/{len(loaded.get(name, []))}", category=name, categories=[name])
+            loaded.setdefault(name, []).append(replace(item, video=clip, video_fps=fps))
+        (root / self.params.videos).mkdir(parents=True, exist_ok=True)
+        for name, task_records in records.items():
+            write_json(root / self.params.questions / f"{name}.json", task_records)
+        return [item for name in sorted(loaded) for item in loaded[name]]  # load reads the tasks in name order
+
+
+def _reads_back(item: BenchmarkItem) -> bool:
+    """Whether the correct candidate's text, MVBench's way of giving the answer, reads back as the item's letter (a
+    text that looks like a letter, or repeats an earlier candidate, would not)."""
+    try:
+        return letter_of(item.options[item.correct_index], item.options, Path(), "") == item.answer
+    except BenchmarkFormatError:
+        return False

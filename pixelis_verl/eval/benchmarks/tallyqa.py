@@ -8,7 +8,7 @@ are integers, matched numerically.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pixelis_verl.eval.items import (
@@ -16,11 +16,14 @@ from pixelis_verl.eval.items import (
     BenchmarkFormatError,
     BenchmarkItem,
     make_item,
+    one_image,
     read_json,
     register_benchmark,
     require_keys,
     require_media,
     require_unique_ids,
+    write_json,
+    write_media,
 )
 
 KEYS = ("image", "question", "answer", "question_id", "issimple")
@@ -52,3 +55,20 @@ class TallyQABenchmark(BenchmarkAdapter):
                 )
             )  # fmt: skip
         return require_unique_ids(items, path)
+
+    def export(self, items: list[BenchmarkItem], root: Path) -> list[BenchmarkItem]:
+        """Counting questions on one image (an answer of digits); ``complex`` stays complex, any other category is
+        read back as ``simple``."""
+        held = [i for i in items if i.metric == "exact" and one_image(i) and i.answer.strip().isdigit()]
+        records, loaded = [], []
+        for number, item in enumerate(held):
+            image = write_media(item.images[0], root / "images" / f"{number:05d}")
+            simple = item.category != "complex"
+            records.append({"image": image.relative_to(root).as_posix(), "question": item.question,
+                            "answer": int(item.answer), "data_source": "export", "image_id": number,
+                            "question_id": item.id, "issimple": simple})  # fmt: skip
+            category = "simple" if simple else "complex"
+            loaded.append(replace(item, answer=str(int(item.answer)), category=category, categories=[category],
+                                  images=[image]))  # fmt: skip
+        write_json(root / self.params.questions, records)
+        return loaded

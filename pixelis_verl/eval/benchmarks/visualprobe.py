@@ -9,7 +9,7 @@ relative to the level's own folder is accepted too. The category is the level.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pixelis_verl.eval.items import (
@@ -21,6 +21,8 @@ from pixelis_verl.eval.items import (
     register_benchmark,
     require_keys,
     require_unique_ids,
+    write_json,
+    write_media,
 )
 
 LEVELS = {
@@ -66,3 +68,23 @@ class VisualProbeBenchmark(BenchmarkAdapter):
                     )
                 )  # fmt: skip
         return require_unique_ids(items, root)
+
+    def export(self, items: list[BenchmarkItem], root: Path) -> list[BenchmarkItem]:
+        """Open questions on images; each in the level its category names (another category: the first level),
+        its id read back as ``<level>/<doc_id>``."""
+        held, records = [], {level: [] for level in self.params.levels}
+        for number, item in enumerate(i for i in items if i.metric == "exact" and i.video is None and i.images):
+            level = item.category if item.category in records else next(iter(records))
+            question = item.question.replace("<image>", "").strip()
+            doc_id = item.id.removeprefix(f"{level}/")
+            folder = Path(self.params.levels[level]).parent / "data"
+            images = [write_media(m, root / folder / f"{number:05d}-{i}") for i, m in enumerate(item.images)]
+            names = [p.relative_to(root).as_posix() for p in images]
+            record = {"problem": f"<image>\n{question}", "images": names, "solution": item.answer.strip()}
+            records[level].append({**record, "doc_id": doc_id})
+            held.append(replace(item, id=f"{level}/{doc_id}", question=question, answer=item.answer.strip(),
+                                category=level, categories=[level], images=images))  # fmt: skip
+        for level, name in self.params.levels.items():
+            write_json(root / name, records[level])
+        order = list(self.params.levels)  # load reads level by level
+        return sorted(held, key=lambda i: order.index(i.category))

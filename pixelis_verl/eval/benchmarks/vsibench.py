@@ -11,23 +11,28 @@ are matched by letter (``choice``); numerical ones by mean relative accuracy (``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import pandas as pd
 
 from pixelis_verl.eval.items import (
     BenchmarkAdapter,
     BenchmarkFormatError,
     BenchmarkItem,
     letter_of,
+    lettered,
     make_item,
     read_table,
     register_benchmark,
     require_media,
     require_unique_ids,
     strip_letter,
+    write_media,
 )
 from pixelis_verl.trajectory.answers import single_number
 
+DATASET = "export"  # the dataset folder exported videos go in (the release's: arkitscenes, scannet, scannetpp)
 COLUMNS = ("id", "dataset", "scene_name", "question_type", "question", "options", "ground_truth")
 
 
@@ -65,3 +70,33 @@ class VSIBenchBenchmark(BenchmarkAdapter):
                 )
             )  # fmt: skip
         return require_unique_ids(items, path)
+
+    def export(self, items: list[BenchmarkItem], root: Path) -> list[BenchmarkItem]:
+        """Questions on one ``.mp4`` video, multiple choice (options written ``A. text``) or numerical (MRA), in a
+        Parquet or JSONL table as `questions` names; the category is the question type."""
+        rows, loaded = [], []
+        for number, item in enumerate(i for i in items if _holds(i)):
+            scene = f"{number:05d}"
+            video = write_media(Path(item.video), root / DATASET / scene)
+            options = lettered(item.options, "{letter}. {text}") if item.options else None
+            rows.append({"id": item.id, "dataset": DATASET, "scene_name": scene, "question_type": item.category,
+                         "question": item.question, "options": options, "ground_truth": item.answer})  # fmt: skip
+            loaded.append(replace(item, video=video, categories=[item.category] if item.category else []))
+        path = root / self.params.questions
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame = pd.DataFrame(rows, columns=list(COLUMNS))
+        if path.suffix == ".jsonl":
+            frame.to_json(path, orient="records", lines=True)
+        else:
+            frame.to_parquet(path)
+        return loaded
+
+
+def _holds(item: BenchmarkItem) -> bool:
+    """One ``.mp4`` and no window or frame rate (a row names neither), choice options a row's ``A. text`` keeps
+    intact, or a numerical answer."""
+    if item.images or item.video is None or Path(item.video).suffix != ".mp4" or item.video_window or item.video_fps:
+        return False
+    if item.metric == "choice":
+        return all(o and o.strip() == o for o in item.options or [])
+    return item.metric == "mra" and single_number(item.answer) is not None

@@ -18,15 +18,20 @@ from pixelis_verl.eval.items import (
     BenchmarkFormatError,
     BenchmarkItem,
     letter_of,
+    lettered,
     make_item,
+    one_image,
     read_jsonl,
     register_benchmark,
     require_keys,
     require_media,
     require_unique_ids,
+    write_json,
+    write_media,
 )
 
 _OPTION = re.compile(r"\(([A-Z])\)\s*")
+INSTRUCTION = "Answer with the option's letter from the given choices directly."  # the release's last line
 
 
 def split_options(text: str) -> tuple[str, list[str]] | None:
@@ -75,3 +80,14 @@ class VStarBenchmark(BenchmarkAdapter):
                 )
             )  # fmt: skip
         return require_unique_ids(items, path)
+
+    def export(self, items: list[BenchmarkItem], root: Path) -> list[BenchmarkItem]:
+        held = [i for i in items if i.metric == "choice" and one_image(i) and "(A)" not in i.question]
+        records = [
+            {"image": write_media(item.images[0], root / "images" / f"{number:05d}").relative_to(root).as_posix(),
+             "text": "\n".join([item.question, *lettered(item.options or []), INSTRUCTION]),
+             "category": item.category, "question_id": item.id, "label": item.answer}
+            for number, item in enumerate(held)
+        ]  # fmt: skip
+        write_json(root / self.params.questions, records, lines=True)
+        return held
