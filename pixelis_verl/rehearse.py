@@ -44,10 +44,9 @@ def gpu_recipes() -> list[str]:
     return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml") if "_cpu" not in p.stem)
 
 
-def phase_and_family(recipe: str) -> tuple[str, str]:
-    """What a GPU recipe runs (config.recipe_phase) and the model family it is set up for (its tiny model stands
-    in for it), from the composed recipe."""
-    cfg = compose_recipe(recipe)
+def phase_and_family(cfg: DictConfig) -> tuple[str, str]:
+    """What a composed GPU recipe runs (config.recipe_phase) and the model family it is set up for (its tiny model
+    stands in for it)."""
     return recipe_phase(cfg), recipe_family(cfg)
 
 
@@ -168,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for recipe in recipes:
         cfg = compose_recipe(recipe)
-        phase, family = recipe_phase(cfg), recipe_family(cfg)
+        phase, family = phase_and_family(cfg)
         extra = [f"data.path={benchmark_data(cfg, work)}"] if phase == "eval" else []
         result = rehearse(recipe, phase, work, prepare_data(work, family), args.timeout, extra)
         results.append(result)

@@ -42,7 +42,7 @@ def test_a_rehearsal_changes_only_what_a_cpu_cannot_do(recipe):
     model_key = model_override.split("=")[0]
     assert changed - allowed == {model_key}, sorted(changed - allowed)
     family = "qwen3_vl" if "qwen3vl" in recipe else "qwen2_5_vl"  # eval recipes default to the Qwen2.5-VL group
-    assert phase_and_family(recipe) == (phase, family) and model_override == f"{model_key}=${{pixelis_tiny:{family}}}"
+    assert phase_and_family(cfg) == (phase, family) and model_override == f"{model_key}=${{pixelis_tiny:{family}}}"
     assert rehearsed.trainer.device == "cpu"
 
 

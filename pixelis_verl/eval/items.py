@@ -238,13 +238,13 @@ def write_media(media: Path | bytes, stem: Path) -> Path:
     folder of frames is copied whole. Returns the path written."""
     if isinstance(media, bytes):
         suffix = next((s for magic, s in _IMAGE_SUFFIX.items() if media.startswith(magic)), ".bin")
-        target = stem.with_name(stem.name + suffix)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(media)
-        return target
-    target = stem.with_name(stem.name + media.suffix)
+    else:
+        suffix = media.suffix
+    target = stem.with_name(stem.name + suffix)
     target.parent.mkdir(parents=True, exist_ok=True)
-    if media.is_dir():
+    if isinstance(media, bytes):
+        target.write_bytes(media)
+    elif media.is_dir():
         shutil.copytree(media, target)
     else:
         shutil.copyfile(media, target)

@@ -8,7 +8,6 @@ rehearsal writes in each public benchmark's layout.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import numpy as np
 from pixelis_verl.data.synth.requests import MEDIA_DIR, synth_requests
 from pixelis_verl.data.synth.scenes import generate_scene
 from pixelis_verl.data.synth.zoom_tasks import COLOURS, SHAPES
-from pixelis_verl.eval.items import BenchmarkItem
+from pixelis_verl.eval.items import BenchmarkItem, write_json
 from pixelis_verl.ops.track import DIRECTIONS
 
 FILE = "benchmark.jsonl"
@@ -33,7 +32,7 @@ def write_benchmark(root: str | Path, num: int, seed: int, kinds: list[str]) -> 
         {**r.record, "answer": r.answer, "metric": r.answer_metric, "category": r.kind}
         for r in synth_requests(root, num, seed, kinds)
     ]
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    write_json(path, records, lines=True)
     return path
 
 

@@ -67,12 +67,13 @@ class HRBenchBenchmark(BenchmarkAdapter):
     def export(self, items: list[BenchmarkItem], root: Path) -> list[BenchmarkItem]:
         held = [i for i in items if i.metric == "choice" and len(i.options or []) <= 4 and one_image(i)]
         held = [i for i in held if all(o.strip() == o and o for o in i.options or [])]
+        loaded = [replace(i, images=[media_bytes(i.images[0])]) for i in held]  # the TSV holds the bytes
         rows = [
             {"index": item.id, "question": item.question, "answer": item.answer, "category": item.category,
              **dict(zip("ABCD", [*(item.options or []), "", "", ""], strict=False)),
-             "image": base64.b64encode(media_bytes(item.images[0])).decode()}
-            for item in held
+             "image": base64.b64encode(item.images[0]).decode()}
+            for item in loaded
         ]  # fmt: skip
         (root / self.params.file).parent.mkdir(parents=True, exist_ok=True)
         pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(root / self.params.file, sep="\t", index=False)
-        return [replace(i, images=[media_bytes(i.images[0])]) for i in held]
+        return loaded

@@ -130,12 +130,13 @@ class MMERealWorldLiteBenchmark(BenchmarkAdapter):
             raise ValueError(f"mme_realworld_lite: cannot name a shard matching files={self.params.files!r}")
         shard = root / name
         held = [i for i in items if i.metric == "choice" and one_image(i)]
+        loaded = [replace(i, images=[media_bytes(i.images[0])]) for i in held]  # the shard holds the bytes
         rows = [
             {"index": item.id, "question": item.question, "multi-choice options": lettered(item.options or []),
              "answer": item.answer, "category": item.category, "l2-category": "",
-             "bytes": base64.b64encode(media_bytes(item.images[0])).decode()}
-            for item in held
+             "bytes": base64.b64encode(item.images[0]).decode()}
+            for item in loaded
         ]  # fmt: skip
         shard.parent.mkdir(parents=True, exist_ok=True)
         pd.DataFrame(rows, columns=[*LITE_COLUMNS, "l2-category"]).to_parquet(shard)
-        return [replace(i, images=[media_bytes(i.images[0])]) for i in held]
+        return loaded

@@ -138,8 +138,9 @@ class MVBenchBenchmark(BenchmarkAdapter):
                 record |= {"start": item.video_window[0], "end": item.video_window[1]}
             records.setdefault(name, []).append(record)
             fps = self.params.frame_fps if frames else None
-            item = replace(item, id=f"{name}/{len(loaded.get(name, []))}", category=name, categories=[name])
-            loaded.setdefault(name, []).append(replace(item, video=clip, video_fps=fps))
+            task_items = loaded.setdefault(name, [])
+            task_items.append(replace(item, id=f"{name}/{len(task_items)}", category=name, categories=[name],
+                                      video=clip, video_fps=fps))  # fmt: skip
         (root / self.params.videos).mkdir(parents=True, exist_ok=True)
         for name, task_records in records.items():
             write_json(root / self.params.questions / f"{name}.json", task_records)
